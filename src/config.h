@@ -1,0 +1,72 @@
+/* The YAML config file: parsed with libyaml, checked in full, every error
+ * named by file, line and key. */
+#ifndef AC_CONFIG_H
+#define AC_CONFIG_H
+
+#include <stddef.h>
+
+#include <aftercall/plugin.h>
+
+#include "strbuf.h"
+#include "verify_livekit.h"
+
+enum verify_kind { VERIFY_LIVEKIT, VERIFY_HMAC, VERIFY_BEARER };
+enum hmac_encoding { ENC_HEX, ENC_BASE64 };
+
+struct verifier {
+	enum verify_kind kind;
+	char *header; /* HMAC: the header carrying the signature */
+	char *prefix; /* HMAC: text before the signature ("sha256="), or "" */
+	enum hmac_encoding encoding;
+	char *secret; /* HMAC secret, or the bearer token */
+};
+
+struct route {
+	char *path;
+	struct verifier verify;
+	size_t *chain; /* indices into config.plugins, in order */
+	size_t nchain;
+};
+
+struct plugin_conf {
+	char *name;
+	char *path;	   /* NULL: plugin_dir/NAME.so */
+	char *config_json; /* the `config` section as a JSON object */
+	int line;
+};
+
+struct config {
+	char *file;
+	char *listen_host; /* NULL: every interface */
+	unsigned listen_port;
+	char *store; /* "sqlite:PATH" */
+	int store_sync_full;
+	struct lk_key *keys;
+	size_t nkeys;
+	int leeway;
+	size_t body_limit;
+	unsigned read_timeout;
+	unsigned max_connections;
+	unsigned threads;
+	char *plugin_dir;
+	ac_log_level log_level;
+	struct plugin_conf *plugins;
+	size_t nplugins;
+	struct route *routes;
+	size_t nroutes;
+};
+
+#define DEFAULT_BODY_LIMIT (1024 * 1024)
+#define DEFAULT_READ_TIMEOUT 10
+#define DEFAULT_CONNECTIONS 1024
+#define DEFAULT_LEEWAY 60
+
+/* Loads and checks `file`. Returns the config, or NULL with one line per
+ * error ("FILE:LINE: KEY: message") appended to errs. */
+struct config *config_load(const char *file, struct strbuf *errs);
+void config_free(struct config *c);
+
+/* Parses "12", "64KiB", "1MiB", "2M": returns 0 and sets *out, or -1. */
+int config_parse_size(const char *s, size_t *out);
+
+#endif

@@ -1,0 +1,605 @@
+/*
+ * The dispatcher.
+ *
+ * HTTP threads verify and parse in parallel; this one thread decides. It takes
+ * the queued jobs in batches and, per batch, opens one transaction: each job
+ * is journaled (a duplicate id stops there), its route's plugin chain runs
+ * inside a savepoint so a failing event is rolled back alone, due timers
+ * fire, and then one commit makes the whole batch durable. Only after that
+ * commit is anyone answered. Group commit is what lets one fsync serve many
+ * senders; running every plugin callback here is what lets plugins go
+ * without locks.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "dispatch.h"
+#include "log.h"
+#include "strbuf.h"
+
+#define BATCH_MAX 512
+#define TIMERS_PER_PASS 256
+#define MAX_DEPTH 8
+/* A timer whose callback failed is offered again after this long. */
+#define TIMER_RETRY_MS 5000
+
+/* A plugin's handle on the host: which plugin, in which dispatcher. */
+struct ac_host {
+	struct dispatcher *d;
+	struct plugin *p;
+	size_t index;
+};
+
+/* A derived event waiting for the plugins after its emitter. */
+struct derived {
+	char *type;
+	char *body;
+	size_t len;
+	struct derived *next;
+};
+
+struct dispatcher {
+	const struct config *cfg;
+	struct store *store;
+	struct plugin *plugins;
+	size_t nplugins;
+	struct ac_host *hosts;
+
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct job *head, *tail;
+	int running, started;
+
+	/* Read by /healthz from HTTP threads. */
+	volatile int store_ok;
+	volatile int64_t heartbeat_ms;
+
+	/* The callback in progress; touched only on the dispatcher thread. */
+	int in_callback;
+	const char *cur_request_id;
+	const char *cur_route;
+	const char *cur_id;
+	int cur_depth;
+	struct derived *emitted, **emitted_tail;
+	int64_t next_due_ms; /* 0: no timer pending */
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- host services ------------------------------------------------------ */
+
+/* Services that write must run inside a callback: that is the transaction. */
+static int in_txn(ac_host *h, const char *what)
+{
+	if (h && h->d && h->d->in_callback && pthread_equal(pthread_self(), h->d->thread))
+		return 1;
+	log_fields(AC_LOG_ERROR, "host service called outside a callback", "plugin",
+		   h && h->p ? h->p->name : "?", "service", what, NULL);
+	return 0;
+}
+
+static void svc_log(ac_host *h, ac_log_level level, const char *fmt, ...)
+{
+	if (level < log_get_level())
+		return;
+	char msg[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	const char *rid = NULL;
+	if (h && h->d && h->d->in_callback && pthread_equal(pthread_self(), h->d->thread))
+		rid = h->d->cur_request_id;
+	if (rid)
+		log_fields(level, msg, "plugin", h->p->name, "request_id", rid, NULL);
+	else
+		log_fields(level, msg, "plugin", h && h->p ? h->p->name : "?", NULL);
+}
+
+static int64_t svc_now_ms(ac_host *h)
+{
+	return now_ms();
+}
+
+static int key_ok(const char *key)
+{
+	return key && *key && strlen(key) <= 255;
+}
+
+static int svc_kv_put(ac_host *h, const char *key, const void *value, size_t len, int64_t due_ms)
+{
+	if (!in_txn(h, "kv_put") || !key_ok(key) || (len && !value))
+		return -1;
+	if (due_ms > 0 && !PLUGIN_HAS(h->p->d, on_timer)) {
+		svc_log(h, AC_LOG_ERROR, "kv_put with a due time, but the plugin has no on_timer");
+		return -1;
+	}
+	if (store_kv_put(h->d->store, h->p->name, key, value, len, due_ms))
+		return -1;
+	if (due_ms > 0 && (h->d->next_due_ms == 0 || due_ms < h->d->next_due_ms))
+		h->d->next_due_ms = due_ms;
+	return 0;
+}
+
+static int svc_kv_get(ac_host *h, const char *key, char **value, size_t *len)
+{
+	if (!in_txn(h, "kv_get") || !key_ok(key) || !value || !len)
+		return -1;
+	return store_kv_get(h->d->store, h->p->name, key, value, len);
+}
+
+static int svc_kv_del(ac_host *h, const char *key)
+{
+	if (!in_txn(h, "kv_del") || !key_ok(key))
+		return -1;
+	return store_kv_del(h->d->store, h->p->name, key);
+}
+
+static int svc_audit(ac_host *h, const char *kind, const char *subject, const char *detail_json)
+{
+	if (!in_txn(h, "audit") || !kind || !*kind)
+		return -1;
+	if (detail_json) {
+		json_t *j = json_loads(detail_json, JSON_REJECT_DUPLICATES, NULL);
+		int ok = json_is_object(j);
+		json_decref(j);
+		if (!ok) {
+			svc_log(h, AC_LOG_ERROR, "audit detail for %s is not a JSON object", kind);
+			return -1;
+		}
+	}
+	struct audit_rec r = {
+		.ts_ms = now_ms(),
+		.actor = h->p->name,
+		.kind = kind,
+		.subject = subject,
+		.request_id = h->d->cur_request_id,
+		.detail = detail_json,
+	};
+	return store_audit_append(h->d->store, &r);
+}
+
+static int svc_emit(ac_host *h, const char *type, const char *json, size_t len)
+{
+	if (!in_txn(h, "emit") || !type || !*type || strlen(type) >= sizeof(((struct job *)0)->type))
+		return -1;
+	if (h->d->cur_depth + 1 > MAX_DEPTH) {
+		svc_log(h, AC_LOG_ERROR, "emit of %s refused: derived events nested too deeply", type);
+		return -1;
+	}
+	struct derived *e = calloc(1, sizeof *e);
+	if (!e)
+		return -1;
+	e->type = strdup(type);
+	e->body = malloc(len + 1);
+	if (!e->type || !e->body) {
+		free(e->type);
+		free(e->body);
+		free(e);
+		return -1;
+	}
+	memcpy(e->body, json, len);
+	e->body[len] = '\0';
+	e->len = len;
+	*h->d->emitted_tail = e;
+	h->d->emitted_tail = &e->next;
+	return 0;
+}
+
+static void svc_free(void *p)
+{
+	free(p);
+}
+
+const ac_host_services host_services = {
+	.abi_major = AC_PLUGIN_ABI_MAJOR,
+	.abi_minor = AC_PLUGIN_ABI_MINOR,
+	.struct_size = sizeof(ac_host_services),
+	.log = svc_log,
+	.now_ms = svc_now_ms,
+	.kv_put = svc_kv_put,
+	.kv_get = svc_kv_get,
+	.kv_del = svc_kv_del,
+	.audit = svc_audit,
+	.emit = svc_emit,
+	.host_free = svc_free,
+};
+
+/* ---- running the chain -------------------------------------------------- */
+
+static void free_derived(struct derived *e)
+{
+	while (e) {
+		struct derived *next = e->next;
+		free(e->type);
+		free(e->body);
+		free(e);
+		e = next;
+	}
+}
+
+/* Takes the events emitted during the callback that just returned. */
+static struct derived *take_emitted(struct dispatcher *d)
+{
+	struct derived *e = d->emitted;
+	d->emitted = NULL;
+	d->emitted_tail = &d->emitted;
+	return e;
+}
+
+static int run_derived(struct dispatcher *d, const size_t *chain, size_t n, size_t from,
+		       const ac_event *parent, struct derived *list, char *err, size_t errlen);
+
+/* Runs chain[from..n) on ev. 0, or -1 with the failing plugin's reason. */
+static int run_chain(struct dispatcher *d, const size_t *chain, size_t n, size_t from,
+		     const ac_event *ev, char *err, size_t errlen)
+{
+	for (size_t i = from; i < n; i++) {
+		struct plugin *p = &d->plugins[chain[i]];
+		char perr[512] = "";
+		d->in_callback = 1;
+		d->cur_depth = ev->depth;
+		ac_verdict v = p->d->on_event(p->state, ev, perr, sizeof perr);
+		d->in_callback = 0;
+		struct derived *out = take_emitted(d);
+		if (v == AC_FAIL) {
+			free_derived(out);
+			perr[sizeof perr - 1] = '\0';
+			snprintf(err, errlen, "plugin %s failed on %s: %s", p->name, ev->type,
+				 *perr ? perr : "(no message)");
+			return -1;
+		}
+		if (run_derived(d, chain, n, i + 1, ev, out, err, errlen))
+			return -1;
+		if (v == AC_STOP)
+			break;
+	}
+	return 0;
+}
+
+static int run_derived(struct dispatcher *d, const size_t *chain, size_t n, size_t from,
+		       const ac_event *parent, struct derived *list, char *err, size_t errlen)
+{
+	int rc = 0;
+	for (struct derived *e = list; e && !rc; e = e->next) {
+		ac_event ev = *parent;
+		ev.type = e->type;
+		ev.body = e->body;
+		ev.body_len = e->len;
+		ev.depth = parent->depth + 1;
+		rc = run_chain(d, chain, n, from, &ev, err, errlen);
+	}
+	free_derived(list);
+	return rc;
+}
+
+static void process_job(struct dispatcher *d, struct job *j)
+{
+	if (store_savepoint(d->store)) {
+		j->status = 503;
+		j->result = "store unavailable";
+		return;
+	}
+	int added = store_journal_add(d->store, j->dedupe, j->route->path, j->type, j->body,
+				      j->len, j->received_ms, j->request_id);
+	if (added < 0) {
+		store_rollback_to(d->store);
+		j->status = 503;
+		j->result = "store unavailable";
+		return;
+	}
+	if (added == 0) {
+		store_release(d->store);
+		j->status = 200;
+		j->result = "duplicate";
+		return;
+	}
+	ac_event ev = {
+		.route = j->route->path,
+		.type = j->type,
+		.id = j->dedupe,
+		.body = j->body,
+		.body_len = j->len,
+		.received_ms = j->received_ms,
+		.request_id = j->request_id,
+	};
+	char err[768];
+	d->cur_request_id = j->request_id;
+	int rc = run_chain(d, j->route->chain, j->route->nchain, 0, &ev, err, sizeof err);
+	d->cur_request_id = NULL;
+	if (rc) {
+		store_rollback_to(d->store);
+		log_fields(AC_LOG_ERROR, err, "request_id", j->request_id, NULL);
+		j->status = 500;
+		j->result = "plugin failed";
+		return;
+	}
+	if (store_release(d->store)) {
+		store_rollback_to(d->store);
+		j->status = 503;
+		j->result = "store unavailable";
+		return;
+	}
+	j->status = 200;
+	j->result = "accepted";
+}
+
+/* The plugin-wide chain used for events derived from timers: every plugin
+ * after the emitter, in config order. */
+static size_t *all_chain(struct dispatcher *d)
+{
+	size_t *c = calloc(d->nplugins ? d->nplugins : 1, sizeof *c);
+	for (size_t i = 0; c && i < d->nplugins; i++)
+		c[i] = i;
+	return c;
+}
+
+static int fire_timer(void *ctx, const struct timer_row *t)
+{
+	struct dispatcher *d = ctx;
+	size_t idx = d->nplugins;
+	for (size_t i = 0; i < d->nplugins; i++)
+		if (!strcmp(d->plugins[i].name, t->ns))
+			idx = i;
+	if (idx == d->nplugins || !PLUGIN_HAS(d->plugins[idx].d, on_timer)) {
+		/* The plugin is not loaded now; keep its timer for when it is. */
+		log_fields(AC_LOG_WARN, "timer of a plugin that is not loaded; kept for an hour",
+			   "plugin", t->ns, "key", t->key, NULL);
+		return store_kv_put(d->store, t->ns, t->key, t->value, t->len,
+				    now_ms() + 3600 * 1000);
+	}
+	if (store_savepoint(d->store))
+		return -1;
+	/* Delete first: if the callback puts the key again, that stays. */
+	if (store_kv_del(d->store, t->ns, t->key)) {
+		store_rollback_to(d->store);
+		return -1;
+	}
+	struct plugin *p = &d->plugins[idx];
+	d->in_callback = 1;
+	d->cur_depth = 0;
+	int rc = p->d->on_timer(p->state, t->key, t->value, t->len);
+	d->in_callback = 0;
+	struct derived *out = take_emitted(d);
+	char err[768] = "";
+	if (rc == 0) {
+		size_t *chain = all_chain(d);
+		ac_event parent = {.route = "", .type = "timer", .id = t->key,
+				   .received_ms = now_ms(), .request_id = ""};
+		rc = chain ? run_derived(d, chain, d->nplugins, idx + 1, &parent, out, err,
+					 sizeof err)
+			   : -1;
+		out = NULL;
+		free(chain);
+	}
+	free_derived(out);
+	if (rc) {
+		store_rollback_to(d->store);
+		log_fields(AC_LOG_ERROR, "timer callback failed; retrying later", "plugin", p->name,
+			   "key", t->key, "error", *err ? err : NULL, NULL);
+		/* Push it back so one bad timer cannot spin the dispatcher. */
+		if (store_savepoint(d->store) == 0) {
+			if (store_kv_put(d->store, t->ns, t->key, t->value, t->len,
+					 now_ms() + TIMER_RETRY_MS) == 0)
+				store_release(d->store);
+			else
+				store_rollback_to(d->store);
+		}
+		return 0;
+	}
+	return store_release(d->store);
+}
+
+static void run_batch(struct dispatcher *d, struct job *jobs)
+{
+	int64_t now = now_ms();
+	int want_timers = d->next_due_ms && d->next_due_ms <= now;
+	if (!jobs && !want_timers && d->store_ok)
+		return;
+
+	if (store_begin(d->store)) {
+		log_fields(AC_LOG_ERROR, "store: cannot begin a transaction", "error",
+			   store_errmsg(d->store), NULL);
+		d->store_ok = 0;
+		for (struct job *j = jobs; j; j = j->next) {
+			j->status = 503;
+			j->result = "store unavailable";
+		}
+		return;
+	}
+	for (struct job *j = jobs; j; j = j->next)
+		process_job(d, j);
+	if (want_timers && store_timers_due(d->store, now, TIMERS_PER_PASS, fire_timer, d) < 0)
+		log_fields(AC_LOG_ERROR, "store: timers failed", "error", store_errmsg(d->store),
+			   NULL);
+	if (store_commit(d->store)) {
+		log_fields(AC_LOG_ERROR, "store: commit failed; answering 503", "error",
+			   store_errmsg(d->store), NULL);
+		d->store_ok = 0;
+		for (struct job *j = jobs; j; j = j->next) {
+			if (j->status < 300) {
+				j->status = 503;
+				j->result = "store unavailable";
+			}
+		}
+		return;
+	}
+	d->store_ok = 1;
+	int64_t due;
+	int has = store_timer_next(d->store, &due);
+	d->next_due_ms = has == 1 ? due : 0;
+}
+
+static void *dispatch_main(void *arg)
+{
+	struct dispatcher *d = arg;
+	for (;;) {
+		pthread_mutex_lock(&d->mu);
+		for (;;) {
+			if (d->head || !d->running)
+				break;
+			int64_t now = now_ms();
+			if (d->next_due_ms && d->next_due_ms <= now)
+				break;
+			/* Wake at least once a second: the heartbeat /healthz reads,
+			 * and a retry of the store after a failure. */
+			int64_t until = now + 1000;
+			if (d->next_due_ms && d->next_due_ms < until)
+				until = d->next_due_ms;
+			struct timespec ts = {.tv_sec = until / 1000,
+					      .tv_nsec = (long)(until % 1000) * 1000000};
+			if (pthread_cond_timedwait(&d->cv, &d->mu, &ts) == ETIMEDOUT)
+				break;
+		}
+		struct job *batch = d->head, *last = NULL;
+		size_t n = 0;
+		for (struct job *j = d->head; j && n < BATCH_MAX; j = j->next, n++)
+			last = j;
+		if (last) {
+			d->head = last->next;
+			if (!d->head)
+				d->tail = NULL;
+			last->next = NULL;
+		} else {
+			batch = NULL;
+		}
+		int stop = !d->running && !d->head;
+		pthread_mutex_unlock(&d->mu);
+
+		d->heartbeat_ms = now_ms();
+		if (!d->store_ok && !batch) {
+			if (store_probe(d->store) == 0) {
+				d->store_ok = 1;
+				log_fields(AC_LOG_INFO, "store: writable again", NULL);
+			}
+		}
+		run_batch(d, batch);
+		for (struct job *j = batch; j;) {
+			struct job *next = j->next;
+			j->next = NULL;
+			j->done(j);
+			j = next;
+		}
+		if (stop)
+			break;
+	}
+	return NULL;
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+struct dispatcher *dispatcher_new(const struct config *cfg, struct store *store,
+				  struct plugin *plugins, size_t nplugins, char *err,
+				  size_t errlen)
+{
+	struct dispatcher *d = calloc(1, sizeof *d);
+	if (!d) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	d->cfg = cfg;
+	d->store = store;
+	d->plugins = plugins;
+	d->nplugins = nplugins;
+	d->store_ok = 1;
+	d->emitted_tail = &d->emitted;
+	d->hosts = calloc(nplugins ? nplugins : 1, sizeof *d->hosts);
+	pthread_mutex_init(&d->mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_cond_init(&d->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	for (size_t i = 0; i < nplugins; i++) {
+		d->hosts[i] = (struct ac_host){d, &plugins[i], i};
+		if (plugin_init(&plugins[i], &host_services, &d->hosts[i],
+				cfg->plugins[i].config_json, err, errlen)) {
+			dispatcher_free(d);
+			return NULL;
+		}
+		log_fields(AC_LOG_INFO, "plugin loaded", "plugin", plugins[i].name, "version",
+			   plugins[i].d->version ? plugins[i].d->version : "", "file",
+			   plugins[i].file, NULL);
+	}
+	int64_t due;
+	if (store_timer_next(store, &due) == 1)
+		d->next_due_ms = due;
+	return d;
+}
+
+int dispatcher_start(struct dispatcher *d)
+{
+	d->running = 1;
+	d->heartbeat_ms = now_ms();
+	if (pthread_create(&d->thread, NULL, dispatch_main, d)) {
+		d->running = 0;
+		return -1;
+	}
+	d->started = 1;
+	return 0;
+}
+
+void dispatcher_submit(struct dispatcher *d, struct job *j)
+{
+	j->next = NULL;
+	pthread_mutex_lock(&d->mu);
+	if (!d->running) {
+		pthread_mutex_unlock(&d->mu);
+		j->status = 503;
+		j->result = "shutting down";
+		j->done(j);
+		return;
+	}
+	if (d->tail)
+		d->tail->next = j;
+	else
+		d->head = j;
+	d->tail = j;
+	pthread_cond_signal(&d->cv);
+	pthread_mutex_unlock(&d->mu);
+}
+
+void dispatcher_stop(struct dispatcher *d)
+{
+	if (d->started) {
+		pthread_mutex_lock(&d->mu);
+		d->running = 0;
+		pthread_cond_signal(&d->cv);
+		pthread_mutex_unlock(&d->mu);
+		pthread_join(d->thread, NULL);
+		d->started = 0;
+	}
+}
+
+void dispatcher_free(struct dispatcher *d)
+{
+	if (!d)
+		return;
+	dispatcher_stop(d);
+	for (size_t i = 0; i < d->nplugins; i++)
+		plugin_unload(&d->plugins[i]);
+	free_derived(d->emitted);
+	free(d->hosts);
+	pthread_mutex_destroy(&d->mu);
+	pthread_cond_destroy(&d->cv);
+	free(d);
+}
+
+int dispatcher_healthy(struct dispatcher *d)
+{
+	return d->started && d->store_ok && now_ms() - d->heartbeat_ms < 5000;
+}

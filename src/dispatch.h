@@ -1,0 +1,51 @@
+/* The dispatcher: the one thread that decides. */
+#ifndef AC_DISPATCH_H
+#define AC_DISPATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "plugins.h"
+#include "store.h"
+
+/* An accepted request on its way through the dispatcher. The HTTP layer
+ * fills the inputs, submits it, and is called back through done() once the
+ * batch holding it was committed (or failed). */
+struct job {
+	/* inputs */
+	const struct route *route;
+	const char *body;
+	size_t len;
+	char type[128];
+	char dedupe[136];
+	char request_id[40];
+	int64_t received_ms;
+	/* outputs, set before done() */
+	int status;	    /* HTTP status to answer */
+	const char *result; /* "accepted", "duplicate", or why not */
+	/* completion, called on the dispatcher thread */
+	void (*done)(struct job *j);
+	void *ctx;
+	struct job *next;
+};
+
+struct dispatcher;
+
+/* Makes the dispatcher and the per-plugin host handles, then init()s every
+ * plugin. On failure returns NULL with the message in err. */
+struct dispatcher *dispatcher_new(const struct config *cfg, struct store *store,
+				  struct plugin *plugins, size_t nplugins, char *err,
+				  size_t errlen);
+int dispatcher_start(struct dispatcher *d);
+void dispatcher_submit(struct dispatcher *d, struct job *j);
+/* Finishes the queued jobs, stops the thread and destroys the plugins. */
+void dispatcher_stop(struct dispatcher *d);
+void dispatcher_free(struct dispatcher *d);
+/* 1 while the thread runs and the store took its last write. */
+int dispatcher_healthy(struct dispatcher *d);
+
+/* The host services table handed to plugins (also used by `check`). */
+extern const ac_host_services host_services;
+
+#endif

@@ -1,0 +1,368 @@
+/*
+ * The HTTP front: libmicrohttpd with a thread pool.
+ *
+ * Each request is matched to a route on its first callback, before any of
+ * its body is read, so an unknown path, a wrong method or a declared length
+ * over the limit is answered at once. The body is read into a bounded
+ * buffer; then the route's verifier runs, the JSON is parsed, and the job
+ * goes to the dispatcher. The connection is suspended meanwhile (no thread
+ * waits) and resumed by the dispatcher after its commit.
+ */
+#include "autoconfig.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "crypto.h"
+#include "http.h"
+#include "log.h"
+#include "strbuf.h"
+#include "verify_hmac.h"
+#include "verify_livekit.h"
+
+struct http {
+	const struct config *cfg;
+	struct dispatcher *d;
+	struct MHD_Daemon *mhd;
+	unsigned port;
+	atomic_ulong next_id;
+	unsigned long id_base;
+};
+
+enum conn_state { READING, WAITING, DONE };
+
+struct conn {
+	struct http *h;
+	const struct route *route;
+	struct strbuf body;
+	int too_large;
+	enum conn_state state;
+	struct MHD_Connection *mc;
+	struct job job;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *mc, unsigned status, const char *json)
+{
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(strlen(json), (void *)json, MHD_RESPMEM_MUST_COPY);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	if (status == 405)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "POST");
+	enum MHD_Result ret = MHD_queue_response(mc, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* Answers {"error": why} and logs the refusal with its reason. */
+static enum MHD_Result refuse(struct conn *c, struct MHD_Connection *mc, unsigned status,
+			      const char *url, const char *why, const char *iss)
+{
+	struct strbuf b;
+	sb_init(&b);
+	sb_puts(&b, "{\"error\":");
+	sb_json_str(&b, why, strlen(why));
+	sb_putc(&b, '}');
+	char st[8];
+	snprintf(st, sizeof st, "%u", status);
+	log_fields(status >= 500 ? AC_LOG_ERROR : AC_LOG_WARN, "request refused", "request_id",
+		   c && c->job.request_id[0] ? c->job.request_id : NULL, "path", url, "status", st,
+		   "reason", why, iss && *iss ? "iss" : NULL, iss, NULL);
+	enum MHD_Result r = reply(mc, status, b.oom ? "{}" : b.data);
+	sb_free(&b);
+	return r;
+}
+
+static const struct route *find_route(const struct config *cfg, const char *url)
+{
+	for (size_t i = 0; i < cfg->nroutes; i++)
+		if (!strcmp(cfg->routes[i].path, url))
+			return &cfg->routes[i];
+	return NULL;
+}
+
+/* Called by the dispatcher, on its thread, once the job is settled. */
+static void job_done(struct job *j)
+{
+	struct conn *c = j->ctx;
+	c->state = DONE;
+	MHD_resume_connection(c->mc);
+}
+
+/* Verifies the body with the route's verifier. 0, or an HTTP status with
+ * *why set. */
+static unsigned verify(struct conn *c, struct MHD_Connection *mc, char *iss, size_t isslen)
+{
+	const struct verifier *v = &c->route->verify;
+	const char *why = NULL;
+	const char *auth = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Authorization");
+	switch (v->kind) {
+	case VERIFY_LIVEKIT: {
+		enum lk_result r = lk_verify(c->h->cfg->keys, c->h->cfg->nkeys, auth, c->body.data,
+					     c->body.len, now_ms() / 1000, c->h->cfg->leeway, iss,
+					     isslen);
+		if (r == LK_OK)
+			return 0;
+		c->job.result = lk_reason(r);
+		return 401;
+	}
+	case VERIFY_HMAC:
+		if (verify_hmac(v, MHD_lookup_connection_value(mc, MHD_HEADER_KIND, v->header),
+				c->body.data, c->body.len, &why) == 0)
+			return 0;
+		break;
+	case VERIFY_BEARER:
+		if (verify_bearer(v, auth, &why) == 0)
+			return 0;
+		break;
+	}
+	c->job.result = why;
+	return 401;
+}
+
+/* Reads the event's type and dedupe id from the parsed body. 0, or 400. */
+static unsigned classify(struct conn *c, json_t *root)
+{
+	if (!json_is_object(root)) {
+		c->job.result = "body is not a JSON object";
+		return 400;
+	}
+	json_t *t = json_object_get(root, "event");
+	if (!t && c->route->verify.kind != VERIFY_LIVEKIT)
+		t = json_object_get(root, "type");
+	const char *type = json_string_value(t);
+	if (!type || !*type || strlen(type) >= sizeof c->job.type) {
+		c->job.result = c->route->verify.kind == VERIFY_LIVEKIT
+					? "no event field"
+					: "no event or type field";
+		return 400;
+	}
+	strcpy(c->job.type, type);
+	/* Deduplicate on the sender's id; a body without one is its own id. */
+	const char *id = json_string_value(json_object_get(root, "id"));
+	if (id && *id && strlen(id) < sizeof c->job.dedupe) {
+		strcpy(c->job.dedupe, id);
+	} else {
+		unsigned char h[SHA256_LEN];
+		sha256(c->body.data, c->body.len, h);
+		memcpy(c->job.dedupe, "sha256:", 7);
+		hex_encode(h, SHA256_LEN, c->job.dedupe + 7);
+	}
+	return 0;
+}
+
+static enum MHD_Result finish_upload(struct conn *c, struct MHD_Connection *mc, const char *url)
+{
+	char iss[128] = "";
+	if (!c->body.data)
+		sb_add(&c->body, "", 0);
+	if (c->body.oom)
+		return refuse(c, mc, 503, url, "out of memory", NULL);
+	unsigned st = verify(c, mc, iss, sizeof iss);
+	if (st)
+		return refuse(c, mc, st, url, c->job.result, iss);
+
+	json_error_t jerr;
+	json_t *root = json_loadb(c->body.data, c->body.len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		char why[200];
+		snprintf(why, sizeof why, "body is not valid JSON: %s", jerr.text);
+		return refuse(c, mc, 400, url, why, iss);
+	}
+	st = classify(c, root);
+	json_decref(root);
+	if (st)
+		return refuse(c, mc, st, url, c->job.result, iss);
+
+	c->job.route = c->route;
+	c->job.body = c->body.data;
+	c->job.len = c->body.len;
+	c->job.received_ms = now_ms();
+	c->job.done = job_done;
+	c->job.ctx = c;
+	c->state = WAITING;
+	MHD_suspend_connection(mc);
+	dispatcher_submit(c->h->d, &c->job);
+	return MHD_YES;
+}
+
+static enum MHD_Result answer_job(struct conn *c, struct MHD_Connection *mc, const char *url)
+{
+	struct job *j = &c->job;
+	if (j->status != 200)
+		return refuse(c, mc, (unsigned)j->status, url, j->result, NULL);
+	struct strbuf b;
+	sb_init(&b);
+	sb_printf(&b, "{\"status\":\"%s\",\"id\":", j->result);
+	sb_json_str(&b, j->dedupe, strlen(j->dedupe));
+	sb_putc(&b, '}');
+	log_fields(AC_LOG_INFO, "event", "request_id", j->request_id, "path", url, "status", "200",
+		   "event", j->type, "id", j->dedupe, "result", j->result, NULL);
+	enum MHD_Result r = reply(mc, 200, b.oom ? "{}" : b.data);
+	sb_free(&b);
+	return r;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+	struct http *h = cls;
+	struct conn *c = *con_cls;
+
+	if (!c) {
+		if (!strcmp(url, "/healthz")) {
+			if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+				return refuse(NULL, mc, 405, url, "method not allowed", NULL);
+			return dispatcher_healthy(h->d)
+				       ? reply(mc, 200, "{\"status\":\"ok\"}")
+				       : reply(mc, 503, "{\"status\":\"unavailable\"}");
+		}
+		const struct route *r = find_route(h->cfg, url);
+		if (!r)
+			return refuse(NULL, mc, 404, url, "no such route", NULL);
+		if (strcmp(method, "POST"))
+			return refuse(NULL, mc, 405, url, "method not allowed", NULL);
+		const char *cl =
+			MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl && strtoull(cl, NULL, 10) > h->cfg->body_limit)
+			return refuse(NULL, mc, 413, url, "body over the size limit", NULL);
+		c = calloc(1, sizeof *c);
+		if (!c)
+			return MHD_NO;
+		c->h = h;
+		c->route = r;
+		c->mc = mc;
+		sb_init(&c->body);
+		snprintf(c->job.request_id, sizeof c->job.request_id, "%lx-%lx", h->id_base,
+			 atomic_fetch_add(&h->next_id, 1));
+		*con_cls = c;
+		return MHD_YES;
+	}
+
+	if (c->state == DONE)
+		return answer_job(c, mc, url);
+	if (c->state == WAITING)
+		return MHD_YES;
+
+	if (*upload_size) {
+		if (!c->too_large && c->body.len + *upload_size <= h->cfg->body_limit)
+			sb_add(&c->body, upload_data, *upload_size);
+		else
+			c->too_large = 1;
+		*upload_size = 0;
+		/* A chunked body gave no length up front. Stop reading it as soon
+		 * as it passes the limit: closing is the only way to stop a
+		 * sender mid-body. */
+		if (c->too_large) {
+			log_fields(AC_LOG_WARN, "request refused", "request_id", c->job.request_id,
+				   "path", url, "status", "413",
+				   "reason", "body over the size limit (connection closed)", NULL);
+			return MHD_NO;
+		}
+		return MHD_YES;
+	}
+	return finish_upload(c, mc, url);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct conn *c = *con_cls;
+	if (!c)
+		return;
+	sb_free(&c->body);
+	free(c);
+	*con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	size_t n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	log_fields(AC_LOG_DEBUG, msg, "component", "http", NULL);
+}
+
+struct http *http_start(const struct config *cfg, struct dispatcher *d, char *err, size_t errlen)
+{
+	struct http *h = calloc(1, sizeof *h);
+	if (!h) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	h->cfg = cfg;
+	h->d = d;
+	h->id_base = (unsigned long)(now_ms() / 1000);
+
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo *ai = NULL;
+	char port[8];
+	snprintf(port, sizeof port, "%u", cfg->listen_port);
+	int gai = getaddrinfo(cfg->listen_host, port, &hints, &ai);
+	if (gai) {
+		snprintf(err, errlen, "listen %s:%u: %s", cfg->listen_host ? cfg->listen_host : "*",
+			 cfg->listen_port, gai_strerror(gai));
+		free(h);
+		return NULL;
+	}
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	h->mhd = MHD_start_daemon(
+		flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)cfg->read_timeout, MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned)cfg->max_connections, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+		MHD_OPTION_END);
+	freeaddrinfo(ai);
+	if (!h->mhd) {
+		snprintf(err, errlen, "cannot listen on %s:%u (address in use or not allowed?)",
+			 cfg->listen_host ? cfg->listen_host : "*", cfg->listen_port);
+		free(h);
+		return NULL;
+	}
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	h->port = info ? info->port : cfg->listen_port;
+	return h;
+}
+
+unsigned http_port(struct http *h)
+{
+	return h->port;
+}
+
+void http_quiesce(struct http *h)
+{
+	MHD_quiesce_daemon(h->mhd);
+}
+
+void http_stop(struct http *h)
+{
+	if (!h)
+		return;
+	MHD_stop_daemon(h->mhd);
+	free(h);
+}

@@ -1,0 +1,440 @@
+/*
+ * The command line: serve, check, sign, version.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "dispatch.h"
+#include "http.h"
+#include "log.h"
+#include "plugins.h"
+#include "store.h"
+#include "strbuf.h"
+#include "verify_livekit.h"
+
+#ifndef PKGLIBDIR
+#define PKGLIBDIR "/usr/local/lib/aftercall"
+#endif
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/usr/local/etc"
+#endif
+
+#define DEFAULT_CONFIG SYSCONFDIR "/aftercall/aftercall.yaml"
+
+static const char usage_main[] =
+	"Usage: aftercall COMMAND [OPTIONS]\n"
+	"\n"
+	"aftercall receives LiveKit webhooks, verifies them, journals them durably\n"
+	"and runs them through the plugins named in its config file.\n"
+	"\n"
+	"Commands:\n"
+	"  serve -c FILE    run the service\n"
+	"  check -c FILE    validate the config file and load its plugins\n"
+	"  sign             print a LiveKit webhook token for a body\n"
+	"  version          print the version and the plugin ABI\n"
+	"\n"
+	"Run 'aftercall COMMAND --help' for a command's options.\n";
+
+static const char usage_serve[] =
+	"Usage: aftercall serve [-c FILE]\n"
+	"\n"
+	"Runs the service: listens for webhooks, journals each accepted event in\n"
+	"the store and runs it through the plugins. Logs are JSON lines on stderr.\n"
+	"SIGTERM or SIGINT stops it after the events in progress are committed.\n"
+	"\n"
+	"Options:\n"
+	"  -c, --config FILE  config file (default " DEFAULT_CONFIG ")\n"
+	"  -h, --help         show this help\n";
+
+static const char usage_check[] =
+	"Usage: aftercall check [-c FILE]\n"
+	"\n"
+	"Validates the config file: every key, every ${VAR} reference, the routes\n"
+	"and their verifiers; loads each plugin, checks its ABI and runs its init.\n"
+	"Prints each error with its line and key and exits 1 if there is any.\n"
+	"\n"
+	"Options:\n"
+	"  -c, --config FILE  config file (default " DEFAULT_CONFIG ")\n"
+	"  -h, --help         show this help\n";
+
+static const char usage_sign[] =
+	"Usage: aftercall sign --key KEY --secret SECRET [--ttl SECONDS] [--at UNIXTIME] [FILE]\n"
+	"\n"
+	"Prints the Authorization token LiveKit server would send with the body in\n"
+	"FILE (standard input when FILE is absent or -): an HS256 JWT with header\n"
+	"{\"alg\":\"HS256\",\"typ\":\"JWT\"} and claims iss, exp, nbf, iat, sha256.\n"
+	"\n"
+	"Options:\n"
+	"  -k, --key KEY        API key (the token's issuer)\n"
+	"  -s, --secret SECRET  API secret; the environment variable\n"
+	"                       AFTERCALL_SIGN_SECRET is read when this is absent\n"
+	"  -t, --ttl SECONDS    lifetime of the token (default 300)\n"
+	"  -a, --at UNIXTIME    sign as if the clock read UNIXTIME (default now)\n"
+	"  -h, --help           show this help\n";
+
+static int opt_config(int argc, char **argv, const char *usage, const char **file)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int ch;
+	*file = DEFAULT_CONFIG;
+	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			*file = optarg;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "aftercall: unexpected argument '%s'\n\n%s", argv[optind], usage);
+		return 2;
+	}
+	return -1;
+}
+
+/* ---- loading ------------------------------------------------------------ */
+
+struct loaded {
+	struct config *cfg;
+	struct plugin *plugins;
+	size_t nplugins;
+};
+
+static void loaded_free(struct loaded *l)
+{
+	if (l->plugins)
+		for (size_t i = 0; i < l->nplugins; i++)
+			plugin_unload(&l->plugins[i]);
+	free(l->plugins);
+	config_free(l->cfg);
+	memset(l, 0, sizeof *l);
+}
+
+/* Reads the config and dlopens every plugin. Errors go to errs. */
+static int load(const char *file, struct loaded *l, struct strbuf *errs)
+{
+	memset(l, 0, sizeof *l);
+	l->cfg = config_load(file, errs);
+	if (!l->cfg)
+		return -1;
+	const char *dir = l->cfg->plugin_dir ? l->cfg->plugin_dir : PKGLIBDIR;
+	l->plugins = calloc(l->cfg->nplugins ? l->cfg->nplugins : 1, sizeof *l->plugins);
+	int bad = 0;
+	for (size_t i = 0; i < l->cfg->nplugins; i++) {
+		char err[1024];
+		if (plugin_load(&l->plugins[i], &l->cfg->plugins[i], dir, err, sizeof err)) {
+			sb_printf(errs, "%s:%d: plugins[%zu]: %s\n", file, l->cfg->plugins[i].line, i,
+				  err);
+			bad = 1;
+		}
+		l->nplugins = i + 1;
+	}
+	return bad ? -1 : 0;
+}
+
+/* ---- serve -------------------------------------------------------------- */
+
+static int cmd_serve(int argc, char **argv)
+{
+	const char *file;
+	int rc = opt_config(argc, argv, usage_serve, &file);
+	if (rc >= 0)
+		return rc;
+
+	/* Signals are taken by sigwait() in this thread alone; every thread
+	 * started from here on inherits the mask. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct strbuf errs;
+	sb_init(&errs);
+	struct loaded l;
+	if (load(file, &l, &errs)) {
+		fputs(errs.data ? errs.data : "", stderr);
+		log_fields(AC_LOG_ERROR, "cannot start: bad config", "config", file, NULL);
+		sb_free(&errs);
+		loaded_free(&l);
+		return 1;
+	}
+	sb_free(&errs);
+	log_set_level(l.cfg->log_level);
+
+	char err[1024];
+	struct store *store = store_open(l.cfg->store, l.cfg->store_sync_full, 1, err, sizeof err);
+	if (!store) {
+		log_fields(AC_LOG_ERROR, "cannot start: store", "error", err, NULL);
+		loaded_free(&l);
+		return 1;
+	}
+	/* The dispatcher owns the plugins from here on. */
+	struct dispatcher *d =
+		dispatcher_new(l.cfg, store, l.plugins, l.nplugins, err, sizeof err);
+	if (!d) {
+		log_fields(AC_LOG_ERROR, "cannot start", "error", err, NULL);
+		free(l.plugins);
+		l.plugins = NULL;
+		loaded_free(&l);
+		store_close(store);
+		return 1;
+	}
+	if (dispatcher_start(d)) {
+		log_fields(AC_LOG_ERROR, "cannot start the dispatcher thread", NULL);
+		rc = 1;
+		goto out;
+	}
+	struct http *h = http_start(l.cfg, d, err, sizeof err);
+	if (!h) {
+		log_fields(AC_LOG_ERROR, "cannot start", "error", err, NULL);
+		rc = 1;
+		goto out;
+	}
+	char port[8];
+	snprintf(port, sizeof port, "%u", http_port(h));
+	log_fields(AC_LOG_INFO, "listening", "host", l.cfg->listen_host ? l.cfg->listen_host : "*",
+		   "port", port, "store", l.cfg->store, "version", PACKAGE_VERSION, NULL);
+
+	for (;;) {
+		int sig = 0;
+		sigwait(&sigs, &sig);
+		if (sig == SIGHUP) {
+			log_fields(AC_LOG_INFO, "SIGHUP: nothing to reload in this version", NULL);
+			continue;
+		}
+		log_fields(AC_LOG_INFO, "stopping", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+			   NULL);
+		break;
+	}
+	/* Stop taking connections, let the dispatcher commit and answer what
+	 * it holds, then take the HTTP threads down. */
+	http_quiesce(h);
+	dispatcher_stop(d);
+	http_stop(h);
+	rc = 0;
+out:
+	dispatcher_free(d);
+	free(l.plugins);
+	l.plugins = NULL;
+	loaded_free(&l);
+	store_close(store);
+	log_fields(AC_LOG_INFO, "stopped", NULL);
+	return rc;
+}
+
+/* ---- check -------------------------------------------------------------- */
+
+static int check_store(const struct config *cfg, struct strbuf *errs)
+{
+	const char *path = cfg->store + 7; /* after "sqlite:" */
+	char *copy = strdup(path);
+	const char *dir = dirname(copy);
+	int ok = access(dir, W_OK | X_OK) == 0;
+	if (!ok)
+		sb_printf(errs, "%s: store: directory %s is not writable: %s\n", cfg->file, dir,
+			  strerror(errno));
+	free(copy);
+	return ok ? 0 : -1;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+	const char *file;
+	int rc = opt_config(argc, argv, usage_check, &file);
+	if (rc >= 0)
+		return rc;
+	struct strbuf errs;
+	sb_init(&errs);
+	struct loaded l;
+	int bad = load(file, &l, &errs);
+	if (!bad)
+		bad = check_store(l.cfg, &errs);
+	/* Run each plugin's init so it can judge its own config. */
+	for (size_t i = 0; !bad && i < l.nplugins; i++) {
+		char err[1024];
+		if (plugin_init(&l.plugins[i], &host_services, NULL, l.cfg->plugins[i].config_json,
+				err, sizeof err)) {
+			sb_printf(&errs, "%s:%d: plugins[%zu]: %s\n", file, l.cfg->plugins[i].line, i,
+				  err);
+			bad = 1;
+		}
+	}
+	if (bad) {
+		fputs(errs.data ? errs.data : "", stderr);
+		fprintf(stderr, "%s: not valid\n", file);
+	} else {
+		printf("%s: OK\n", file);
+		printf("  listen  %s:%u\n", l.cfg->listen_host ? l.cfg->listen_host : "*",
+		       l.cfg->listen_port);
+		printf("  store   %s\n", l.cfg->store);
+		for (size_t i = 0; i < l.cfg->nroutes; i++) {
+			const struct route *r = &l.cfg->routes[i];
+			static const char *const kinds[] = {"livekit", "hmac", "bearer"};
+			printf("  route   POST %s  verify=%s  plugins=", r->path, kinds[r->verify.kind]);
+			for (size_t j = 0; j < r->nchain; j++)
+				printf("%s%s", j ? "," : "", l.cfg->plugins[r->chain[j]].name);
+			printf("%s\n", r->nchain ? "" : "(none)");
+		}
+		for (size_t i = 0; i < l.nplugins; i++)
+			printf("  plugin  %s %s (ABI %u.%u) %s\n", l.plugins[i].name,
+			       l.plugins[i].d->version ? l.plugins[i].d->version : "",
+			       l.plugins[i].d->abi_major, l.plugins[i].d->abi_minor,
+			       l.plugins[i].file);
+	}
+	sb_free(&errs);
+	loaded_free(&l);
+	return bad ? 1 : 0;
+}
+
+/* ---- sign --------------------------------------------------------------- */
+
+static char *read_all(FILE *f, size_t *len)
+{
+	struct strbuf b;
+	sb_init(&b);
+	char buf[65536];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+		sb_add(&b, buf, n);
+	if (ferror(f)) {
+		sb_free(&b);
+		return NULL;
+	}
+	if (!b.data)
+		sb_add(&b, "", 0);
+	*len = b.len;
+	return sb_steal(&b);
+}
+
+static int parse_long(const char *s, long long *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (!*s || *end || errno)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int cmd_sign(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"key", required_argument, NULL, 'k'}, {"secret", required_argument, NULL, 's'},
+		{"ttl", required_argument, NULL, 't'}, {"at", required_argument, NULL, 'a'},
+		{"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
+	};
+	const char *key = NULL, *secret = NULL;
+	long long ttl = 300, at = (long long)time(NULL);
+	int ch;
+	while ((ch = getopt_long(argc, argv, "k:s:t:a:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'k':
+			key = optarg;
+			break;
+		case 's':
+			secret = optarg;
+			break;
+		case 't':
+			if (parse_long(optarg, &ttl) || ttl < 1 || ttl > 86400 * 366) {
+				fprintf(stderr, "aftercall sign: bad --ttl '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'a':
+			if (parse_long(optarg, &at) || at < 0) {
+				fprintf(stderr, "aftercall sign: bad --at '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'h':
+			fputs(usage_sign, stdout);
+			return 0;
+		default:
+			fputs(usage_sign, stderr);
+			return 2;
+		}
+	}
+	if (!secret)
+		secret = getenv("AFTERCALL_SIGN_SECRET");
+	if (!key || !*key || !secret || !*secret) {
+		fprintf(stderr, "aftercall sign: --key and --secret are required\n\n%s", usage_sign);
+		return 2;
+	}
+	if (argc - optind > 1) {
+		fprintf(stderr, "aftercall sign: one FILE at most\n\n%s", usage_sign);
+		return 2;
+	}
+	const char *path = optind < argc ? argv[optind] : "-";
+	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+	if (!f) {
+		fprintf(stderr, "aftercall sign: cannot open %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	size_t len;
+	char *body = read_all(f, &len);
+	if (f != stdin)
+		fclose(f);
+	if (!body) {
+		fprintf(stderr, "aftercall sign: cannot read %s\n", path);
+		return 1;
+	}
+	char *tok = lk_sign(key, secret, body, len, at, (int)ttl);
+	free(body);
+	if (!tok)
+		return 1;
+	puts(tok);
+	free(tok);
+	return 0;
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fputs(usage_main, stderr);
+		return 2;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+		fputs(usage_main, stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+		printf("aftercall %s (plugin ABI %d.%d)\n", PACKAGE_VERSION, AC_PLUGIN_ABI_MAJOR,
+		       AC_PLUGIN_ABI_MINOR);
+		return 0;
+	}
+	argv[1] = argv[0];
+	if (!strcmp(cmd, "serve"))
+		return cmd_serve(argc - 1, argv + 1);
+	if (!strcmp(cmd, "check"))
+		return cmd_check(argc - 1, argv + 1);
+	if (!strcmp(cmd, "sign"))
+		return cmd_sign(argc - 1, argv + 1);
+	fprintf(stderr, "aftercall: unknown command '%s'\n\n%s", cmd, usage_main);
+	return 2;
+}

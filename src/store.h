@@ -1,0 +1,116 @@
+/*
+ * The store: the journal of accepted events, the plugins' key-value pairs
+ * and durable timers, and the audit chain. One interface, one backend per
+ * URL scheme (sqlite: today). Plugins never see it; they use host services.
+ *
+ * All writes happen on the dispatcher thread between store_begin() and
+ * store_commit(); the command line opens its own handle to read.
+ */
+#ifndef AC_STORE_H
+#define AC_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto.h"
+
+struct store;
+
+/* One audit record as appended; the store adds seq, prev and hash. */
+struct audit_rec {
+	int64_t ts_ms;
+	const char *actor;   /* plugin or "host" */
+	const char *kind;    /* "event.received", ... */
+	const char *subject; /* room, contact, or NULL */
+	const char *request_id;
+	const char *detail;  /* JSON object text, or NULL */
+};
+
+/* One due timer, handed to the callback of store_timers_due(). */
+struct timer_row {
+	const char *ns;
+	const char *key;
+	const char *value;
+	size_t len;
+	int64_t due_ms;
+};
+
+/* One journal row, for tests and the command line. */
+struct journal_row {
+	int64_t seq;
+	const char *dedupe;
+	const char *route;
+	const char *type;
+	const char *body;
+	size_t len;
+	int64_t received_ms;
+};
+
+struct store_ops {
+	void (*close)(struct store *s);
+	int (*begin)(struct store *s);
+	int (*commit)(struct store *s);
+	void (*rollback)(struct store *s);
+	int (*savepoint)(struct store *s);
+	int (*release)(struct store *s);
+	void (*rollback_to)(struct store *s);
+	/* 1 added, 0 duplicate, -1 error */
+	int (*journal_add)(struct store *s, const char *dedupe, const char *route, const char *type,
+			   const char *body, size_t len, int64_t received_ms, const char *request_id);
+	int (*journal_find)(struct store *s, const char *dedupe,
+			    int (*cb)(void *ctx, const struct journal_row *r), void *ctx);
+	int (*kv_put)(struct store *s, const char *ns, const char *key, const void *val,
+		      size_t len, int64_t due_ms);
+	int (*kv_get)(struct store *s, const char *ns, const char *key, char **val, size_t *len);
+	int (*kv_del)(struct store *s, const char *ns, const char *key);
+	/* The earliest due time of any timer: 1 and *due set, 0 none, -1 error. */
+	int (*timer_next)(struct store *s, int64_t *due_ms);
+	/* Calls cb for up to `limit` timers due at `now`, earliest first. */
+	int (*timers_due)(struct store *s, int64_t now_ms, int limit,
+			  int (*cb)(void *ctx, const struct timer_row *t), void *ctx);
+	int (*audit_append)(struct store *s, const struct audit_rec *r);
+	/* Walks the chain from the start, recomputing every hash. 0 when it
+	 * holds; otherwise -1 with the first bad record named in err. */
+	int (*audit_verify)(struct store *s, int64_t *count, char *err, size_t errlen);
+	/* A cheap write and commit, to tell whether the store is writable. */
+	int (*probe)(struct store *s);
+	const char *(*errmsg)(struct store *s);
+};
+
+struct store {
+	const struct store_ops *ops;
+};
+
+/* Opens the store named by url ("sqlite:PATH"). With `exclusive`, takes the
+ * store for this process alone (serve); without, opens it to read and write
+ * alongside (the command line). */
+struct store *store_open(const char *url, int sync_full, int exclusive, char *err, size_t errlen);
+
+struct store *store_sqlite_open(const char *path, int sync_full, int exclusive, char *err,
+				size_t errlen);
+
+/* The audit hash: SHA-256 over the previous hash and the record's fields,
+ * each length-prefixed so no two records can share an encoding. */
+void audit_hash(const unsigned char prev[SHA256_LEN], int64_t seq, const struct audit_rec *r,
+		unsigned char out[SHA256_LEN]);
+
+#define store_close(s) ((s)->ops->close(s))
+#define store_begin(s) ((s)->ops->begin(s))
+#define store_commit(s) ((s)->ops->commit(s))
+#define store_rollback(s) ((s)->ops->rollback(s))
+#define store_savepoint(s) ((s)->ops->savepoint(s))
+#define store_release(s) ((s)->ops->release(s))
+#define store_rollback_to(s) ((s)->ops->rollback_to(s))
+#define store_journal_add(s, ...) ((s)->ops->journal_add((s), __VA_ARGS__))
+#define store_journal_find(s, ...) ((s)->ops->journal_find((s), __VA_ARGS__))
+#define store_kv_put(s, ...) ((s)->ops->kv_put((s), __VA_ARGS__))
+#define store_kv_get(s, ...) ((s)->ops->kv_get((s), __VA_ARGS__))
+#define store_kv_del(s, ...) ((s)->ops->kv_del((s), __VA_ARGS__))
+#define store_timer_next(s, ...) ((s)->ops->timer_next((s), __VA_ARGS__))
+#define store_timers_due(s, ...) ((s)->ops->timers_due((s), __VA_ARGS__))
+#define store_audit_append(s, ...) ((s)->ops->audit_append((s), __VA_ARGS__))
+#define store_audit_verify(s, ...) ((s)->ops->audit_verify((s), __VA_ARGS__))
+#define store_probe(s) ((s)->ops->probe(s))
+#define store_errmsg(s) ((s)->ops->errmsg(s))
+
+#endif

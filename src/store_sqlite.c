@@ -1,0 +1,532 @@
+/*
+ * The SQLite backend of the store.
+ *
+ * WAL mode: readers (the command line) never block the dispatcher, and a
+ * commit is one append to the log. With sync "full" (the default) every
+ * commit is fsynced before the dispatcher answers anyone, so a 2xx survives
+ * power loss; "normal" survives a crash of the process but not of the
+ * machine. Group commit in the dispatcher makes one fsync serve a batch.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+#define SCHEMA_VERSION 1
+
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS journal("
+	" seq INTEGER PRIMARY KEY,"
+	" route TEXT NOT NULL,"
+	" dedupe TEXT NOT NULL,"
+	" type TEXT NOT NULL,"
+	" body BLOB NOT NULL,"
+	" received_ms INTEGER NOT NULL,"
+	" request_id TEXT,"
+	" UNIQUE(route, dedupe));"
+	"CREATE TABLE IF NOT EXISTS kv("
+	" ns TEXT NOT NULL,"
+	" key TEXT NOT NULL,"
+	" value BLOB NOT NULL,"
+	" due_ms INTEGER NOT NULL DEFAULT 0,"
+	" PRIMARY KEY(ns, key)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS kv_due ON kv(due_ms) WHERE due_ms > 0;"
+	"CREATE TABLE IF NOT EXISTS audit("
+	" seq INTEGER PRIMARY KEY,"
+	" ts_ms INTEGER NOT NULL,"
+	" actor TEXT NOT NULL,"
+	" kind TEXT NOT NULL,"
+	" subject TEXT,"
+	" request_id TEXT,"
+	" detail TEXT,"
+	" prev TEXT NOT NULL,"
+	" hash TEXT NOT NULL);"
+	"INSERT OR IGNORE INTO meta(k, v) VALUES('schema', '1');";
+
+enum {
+	Q_BEGIN,
+	Q_COMMIT,
+	Q_ROLLBACK,
+	Q_SAVEPOINT,
+	Q_RELEASE,
+	Q_ROLLBACK_TO,
+	Q_JOURNAL_ADD,
+	Q_JOURNAL_FIND,
+	Q_KV_PUT,
+	Q_KV_GET,
+	Q_KV_DEL,
+	Q_TIMER_NEXT,
+	Q_TIMERS_DUE,
+	Q_AUDIT_HEAD,
+	Q_AUDIT_ADD,
+	Q_PROBE,
+	Q_COUNT
+};
+
+static const char *const sql[Q_COUNT] = {
+	[Q_BEGIN] = "BEGIN IMMEDIATE",
+	[Q_COMMIT] = "COMMIT",
+	[Q_ROLLBACK] = "ROLLBACK",
+	[Q_SAVEPOINT] = "SAVEPOINT ev",
+	[Q_RELEASE] = "RELEASE ev",
+	[Q_ROLLBACK_TO] = "ROLLBACK TO ev",
+	[Q_JOURNAL_ADD] = "INSERT INTO journal(route, dedupe, type, body, received_ms, request_id)"
+			  " VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+	[Q_JOURNAL_FIND] = "SELECT seq, dedupe, route, type, body, received_ms FROM journal"
+			   " WHERE dedupe = ?1 ORDER BY seq",
+	[Q_KV_PUT] = "INSERT INTO kv(ns, key, value, due_ms) VALUES(?1, ?2, ?3, ?4)"
+		     " ON CONFLICT(ns, key) DO UPDATE SET value = excluded.value,"
+		     " due_ms = excluded.due_ms",
+	[Q_KV_GET] = "SELECT value FROM kv WHERE ns = ?1 AND key = ?2",
+	[Q_KV_DEL] = "DELETE FROM kv WHERE ns = ?1 AND key = ?2",
+	[Q_TIMER_NEXT] = "SELECT min(due_ms) FROM kv WHERE due_ms > 0",
+	[Q_TIMERS_DUE] = "SELECT ns, key, value, due_ms FROM kv WHERE due_ms > 0 AND due_ms <= ?1"
+			 " ORDER BY due_ms LIMIT ?2",
+	[Q_AUDIT_HEAD] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+	[Q_AUDIT_ADD] = "INSERT INTO audit(seq, ts_ms, actor, kind, subject, request_id, detail,"
+			" prev, hash) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	[Q_PROBE] = "UPDATE meta SET v = v WHERE k = 'schema'",
+};
+
+struct sqlite_store {
+	struct store base;
+	sqlite3 *db;
+	sqlite3_stmt *q[Q_COUNT];
+	int lock_fd;
+};
+
+#define DB(s) (((struct sqlite_store *)(s))->db)
+
+static sqlite3_stmt *stmt(struct store *s, int which)
+{
+	sqlite3_stmt *st = ((struct sqlite_store *)s)->q[which];
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return st;
+}
+
+/* Runs a statement that returns no rows. */
+static int exec1(struct store *s, int which)
+{
+	sqlite3_stmt *st = stmt(s, which);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static void sq_close(struct store *s)
+{
+	struct sqlite_store *ss = (struct sqlite_store *)s;
+	for (int i = 0; i < Q_COUNT; i++)
+		sqlite3_finalize(ss->q[i]);
+	sqlite3_close(ss->db);
+	if (ss->lock_fd >= 0)
+		close(ss->lock_fd);
+	free(ss);
+}
+
+static int sq_begin(struct store *s)
+{
+	return exec1(s, Q_BEGIN);
+}
+
+static int sq_commit(struct store *s)
+{
+	if (exec1(s, Q_COMMIT) == 0)
+		return 0;
+	/* A failed COMMIT (disk full, I/O error) may leave the transaction
+	 * open; end it so the next batch starts clean. */
+	if (!sqlite3_get_autocommit(DB(s)))
+		exec1(s, Q_ROLLBACK);
+	return -1;
+}
+
+static void sq_rollback(struct store *s)
+{
+	if (!sqlite3_get_autocommit(DB(s)))
+		exec1(s, Q_ROLLBACK);
+}
+
+static int sq_savepoint(struct store *s)
+{
+	return exec1(s, Q_SAVEPOINT);
+}
+
+static int sq_release(struct store *s)
+{
+	return exec1(s, Q_RELEASE);
+}
+
+static void sq_rollback_to(struct store *s)
+{
+	exec1(s, Q_ROLLBACK_TO);
+	exec1(s, Q_RELEASE);
+}
+
+static int sq_journal_add(struct store *s, const char *dedupe, const char *route, const char *type,
+			  const char *body, size_t len, int64_t received_ms, const char *request_id)
+{
+	sqlite3_stmt *st = stmt(s, Q_JOURNAL_ADD);
+	sqlite3_bind_text(st, 1, route, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, dedupe, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, type, -1, SQLITE_STATIC);
+	sqlite3_bind_blob64(st, 4, body, len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, received_ms);
+	sqlite3_bind_text(st, 6, request_id, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return -1;
+	return sqlite3_changes(DB(s)) > 0 ? 1 : 0;
+}
+
+static int sq_journal_find(struct store *s, const char *dedupe,
+			   int (*cb)(void *ctx, const struct journal_row *r), void *ctx)
+{
+	sqlite3_stmt *st = stmt(s, Q_JOURNAL_FIND);
+	sqlite3_bind_text(st, 1, dedupe, -1, SQLITE_STATIC);
+	int rc, n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct journal_row r = {
+			.seq = sqlite3_column_int64(st, 0),
+			.dedupe = (const char *)sqlite3_column_text(st, 1),
+			.route = (const char *)sqlite3_column_text(st, 2),
+			.type = (const char *)sqlite3_column_text(st, 3),
+			.body = sqlite3_column_blob(st, 4),
+			.len = (size_t)sqlite3_column_bytes(st, 4),
+			.received_ms = sqlite3_column_int64(st, 5),
+		};
+		n++;
+		if (cb && cb(ctx, &r))
+			break;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? n : -1;
+}
+
+static int sq_kv_put(struct store *s, const char *ns, const char *key, const void *val, size_t len,
+		     int64_t due_ms)
+{
+	sqlite3_stmt *st = stmt(s, Q_KV_PUT);
+	sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+	sqlite3_bind_blob64(st, 3, len ? val : "", len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, due_ms > 0 ? due_ms : 0);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int sq_kv_get(struct store *s, const char *ns, const char *key, char **val, size_t *len)
+{
+	sqlite3_stmt *st = stmt(s, Q_KV_GET);
+	sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st), found = 0;
+	if (rc == SQLITE_ROW) {
+		size_t n = (size_t)sqlite3_column_bytes(st, 0);
+		char *p = malloc(n + 1);
+		if (p) {
+			if (n)
+				memcpy(p, sqlite3_column_blob(st, 0), n);
+			p[n] = '\0';
+			*val = p;
+			*len = n;
+			found = 1;
+		} else {
+			rc = SQLITE_NOMEM;
+		}
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return -1;
+	return found;
+}
+
+static int sq_kv_del(struct store *s, const char *ns, const char *key)
+{
+	sqlite3_stmt *st = stmt(s, Q_KV_DEL);
+	sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int sq_timer_next(struct store *s, int64_t *due_ms)
+{
+	sqlite3_stmt *st = stmt(s, Q_TIMER_NEXT);
+	int rc = sqlite3_step(st), found = 0;
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		*due_ms = sqlite3_column_int64(st, 0);
+		found = 1;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? found : -1;
+}
+
+struct due_copy {
+	char *ns, *key, *value;
+	size_t len;
+	int64_t due_ms;
+};
+
+/* Due rows are copied out before any callback runs: the callbacks write to
+ * the same table, which must not change under an open cursor. */
+static int sq_timers_due(struct store *s, int64_t now_ms, int limit,
+			 int (*cb)(void *ctx, const struct timer_row *t), void *ctx)
+{
+	struct due_copy *rows = calloc((size_t)limit, sizeof *rows);
+	if (!rows)
+		return -1;
+	sqlite3_stmt *st = stmt(s, Q_TIMERS_DUE);
+	sqlite3_bind_int64(st, 1, now_ms);
+	sqlite3_bind_int(st, 2, limit);
+	int rc, n = 0;
+	while (n < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct due_copy *r = &rows[n++];
+		r->ns = strdup((const char *)sqlite3_column_text(st, 0));
+		r->key = strdup((const char *)sqlite3_column_text(st, 1));
+		r->len = (size_t)sqlite3_column_bytes(st, 2);
+		r->value = malloc(r->len + 1);
+		if (r->value) {
+			if (r->len)
+				memcpy(r->value, sqlite3_column_blob(st, 2), r->len);
+			r->value[r->len] = '\0';
+		}
+		r->due_ms = sqlite3_column_int64(st, 3);
+	}
+	sqlite3_reset(st);
+	int ret = 0;
+	for (int i = 0; i < n; i++) {
+		struct due_copy *r = &rows[i];
+		if (!ret && r->ns && r->key && r->value) {
+			struct timer_row t = {r->ns, r->key, r->value, r->len, r->due_ms};
+			if (cb(ctx, &t) < 0)
+				ret = -1;
+		}
+		free(r->ns);
+		free(r->key);
+		free(r->value);
+	}
+	free(rows);
+	return ret < 0 ? -1 : n;
+}
+
+static int sq_audit_append(struct store *s, const struct audit_rec *r)
+{
+	unsigned char prev[SHA256_LEN] = {0}, hash[SHA256_LEN];
+	char prev_hex[2 * SHA256_LEN + 1], hash_hex[2 * SHA256_LEN + 1];
+	int64_t seq = 1;
+
+	/* The head is read inside the transaction, so a rolled-back append
+	 * never leaves a stale head behind. */
+	sqlite3_stmt *st = stmt(s, Q_AUDIT_HEAD);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		seq = sqlite3_column_int64(st, 0) + 1;
+		const char *h = (const char *)sqlite3_column_text(st, 1);
+		if (!h || hex_decode(h, strlen(h), prev) != SHA256_LEN)
+			rc = SQLITE_CORRUPT;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return -1;
+
+	audit_hash(prev, seq, r, hash);
+	hex_encode(prev, SHA256_LEN, prev_hex);
+	hex_encode(hash, SHA256_LEN, hash_hex);
+	st = stmt(s, Q_AUDIT_ADD);
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_int64(st, 2, r->ts_ms);
+	sqlite3_bind_text(st, 3, r->actor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, r->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, r->subject, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, r->request_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, r->detail, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, prev_hex, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 9, hash_hex, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int sq_audit_verify(struct store *s, int64_t *count, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(DB(s),
+			       "SELECT seq, ts_ms, actor, kind, subject, request_id, detail, prev, hash"
+			       " FROM audit ORDER BY seq",
+			       -1, &st, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s", sqlite3_errmsg(DB(s)));
+		return -1;
+	}
+	unsigned char prev[SHA256_LEN] = {0}, hash[SHA256_LEN];
+	char hex[2 * SHA256_LEN + 1];
+	int64_t expect = 1;
+	int rc, bad = 0;
+	*count = 0;
+	while (!bad && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t seq = sqlite3_column_int64(st, 0);
+		struct audit_rec r = {
+			.ts_ms = sqlite3_column_int64(st, 1),
+			.actor = (const char *)sqlite3_column_text(st, 2),
+			.kind = (const char *)sqlite3_column_text(st, 3),
+			.subject = (const char *)sqlite3_column_text(st, 4),
+			.request_id = (const char *)sqlite3_column_text(st, 5),
+			.detail = (const char *)sqlite3_column_text(st, 6),
+		};
+		const char *p = (const char *)sqlite3_column_text(st, 7);
+		const char *h = (const char *)sqlite3_column_text(st, 8);
+		hex_encode(prev, SHA256_LEN, hex);
+		if (seq != expect) {
+			snprintf(err, errlen, "record %lld: expected record %lld here (removed or reordered)",
+				 (long long)seq, (long long)expect);
+			bad = 1;
+		} else if (!p || strcmp(p, hex)) {
+			snprintf(err, errlen, "record %lld: does not chain to record %lld", (long long)seq,
+				 (long long)seq - 1);
+			bad = 1;
+		} else {
+			audit_hash(prev, seq, &r, hash);
+			hex_encode(hash, SHA256_LEN, hex);
+			if (!h || strcmp(h, hex)) {
+				snprintf(err, errlen, "record %lld: contents do not match its hash (edited)",
+					 (long long)seq);
+				bad = 1;
+			}
+		}
+		memcpy(prev, hash, SHA256_LEN);
+		expect++;
+		(*count)++;
+	}
+	if (!bad && rc != SQLITE_DONE) {
+		snprintf(err, errlen, "%s", sqlite3_errmsg(DB(s)));
+		bad = 1;
+	}
+	sqlite3_finalize(st);
+	return bad ? -1 : 0;
+}
+
+static int sq_probe(struct store *s)
+{
+	if (sq_begin(s))
+		return -1;
+	if (exec1(s, Q_PROBE)) {
+		sq_rollback(s);
+		return -1;
+	}
+	return sq_commit(s);
+}
+
+static const char *sq_errmsg(struct store *s)
+{
+	return sqlite3_errmsg(DB(s));
+}
+
+static const struct store_ops sqlite_ops = {
+	.close = sq_close,
+	.begin = sq_begin,
+	.commit = sq_commit,
+	.rollback = sq_rollback,
+	.savepoint = sq_savepoint,
+	.release = sq_release,
+	.rollback_to = sq_rollback_to,
+	.journal_add = sq_journal_add,
+	.journal_find = sq_journal_find,
+	.kv_put = sq_kv_put,
+	.kv_get = sq_kv_get,
+	.kv_del = sq_kv_del,
+	.timer_next = sq_timer_next,
+	.timers_due = sq_timers_due,
+	.audit_append = sq_audit_append,
+	.audit_verify = sq_audit_verify,
+	.probe = sq_probe,
+	.errmsg = sq_errmsg,
+};
+
+/* One serving process per file: two dispatchers would each think they own
+ * the timers and the audit head. */
+static int take_lock(const char *path, char *err, size_t errlen)
+{
+	char lock[4096];
+	snprintf(lock, sizeof lock, "%s.lock", path);
+	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", lock, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		snprintf(err, errlen, "%s is in use by another aftercall serve process", path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+struct store *store_sqlite_open(const char *path, int sync_full, int exclusive, char *err,
+				size_t errlen)
+{
+	struct sqlite_store *ss = calloc(1, sizeof *ss);
+	if (!ss) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	ss->base.ops = &sqlite_ops;
+	ss->lock_fd = -1;
+	if (exclusive && (ss->lock_fd = take_lock(path, err, errlen)) < 0) {
+		free(ss);
+		return NULL;
+	}
+	int rc = sqlite3_open_v2(path, &ss->db,
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open %s: %s", path,
+			 ss->db ? sqlite3_errmsg(ss->db) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	sqlite3_busy_timeout(ss->db, 5000);
+	char pragmas[256];
+	snprintf(pragmas, sizeof pragmas,
+		 "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF;",
+		 sync_full ? "FULL" : "NORMAL");
+	char *msg = NULL;
+	if (sqlite3_exec(ss->db, pragmas, NULL, NULL, &msg) != SQLITE_OK ||
+	    sqlite3_exec(ss->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot set up %s: %s", path, msg ? msg : "?");
+		sqlite3_free(msg);
+		goto fail;
+	}
+	sqlite3_stmt *v;
+	if (sqlite3_prepare_v2(ss->db, "SELECT v FROM meta WHERE k = 'schema'", -1, &v, NULL) ==
+	    SQLITE_OK) {
+		int ver = sqlite3_step(v) == SQLITE_ROW ? sqlite3_column_int(v, 0) : 0;
+		sqlite3_finalize(v);
+		if (ver > SCHEMA_VERSION) {
+			snprintf(err, errlen, "%s has schema version %d, newer than this binary's %d",
+				 path, ver, SCHEMA_VERSION);
+			goto fail;
+		}
+	}
+	for (int i = 0; i < Q_COUNT; i++) {
+		if (sqlite3_prepare_v3(ss->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &ss->q[i],
+				       NULL) != SQLITE_OK) {
+			snprintf(err, errlen, "cannot prepare statement: %s", sqlite3_errmsg(ss->db));
+			goto fail;
+		}
+	}
+	return &ss->base;
+fail:
+	sq_close(&ss->base);
+	return NULL;
+}

@@ -1,0 +1,127 @@
+/*
+ * A test plugin that records what it sees: one line per event
+ * ("event TYPE ID") and per timer ("timer KEY VALUE") appended to the file
+ * named by config.file. With config.timer_ms it also sets a durable timer
+ * per event, keyed on the event id, due that many ms later. With
+ * config.fail_type it fails events of that type, to test rollback. With
+ * config.emit it emits a derived event of that type for each received one.
+ *
+ * It uses only the installed headers, so the out-of-tree build test
+ * compiles this very file against `pkg-config --cflags aftercall-plugin`.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <aftercall/plugin.h>
+
+struct state {
+	const ac_host_services *svc;
+	ac_host *host;
+	char file[1024];
+	char fail_type[128];
+	char emit[128];
+	long timer_ms;
+};
+
+/* The config is tiny: pick out "key":"string" or "key":number by hand so
+ * the plugin needs nothing but the ABI header. */
+static int get_field(const char *json, const char *key, char *out, size_t outlen)
+{
+	char pat[160];
+	snprintf(pat, sizeof pat, "\"%s\":", key);
+	const char *p = strstr(json, pat);
+	if (!p)
+		return 0;
+	p += strlen(pat);
+	size_t n = 0;
+	if (*p == '"') {
+		p++;
+		while (*p && *p != '"' && n + 1 < outlen)
+			out[n++] = *p++;
+	} else {
+		while (*p && *p != ',' && *p != '}' && n + 1 < outlen)
+			out[n++] = *p++;
+	}
+	out[n] = '\0';
+	return 1;
+}
+
+static void record(struct state *s, const char *kind, const char *a, const char *b, size_t blen)
+{
+	char line[2048];
+	int n = snprintf(line, sizeof line, "%s %s %.*s\n", kind, a, (int)blen, b);
+	int fd = open(s->file, O_WRONLY | O_APPEND | O_CREAT, 0644);
+	if (fd >= 0) {
+		if (write(fd, line, (size_t)n) < 0)
+			s->svc->log(s->host, AC_LOG_ERROR, "cannot write the record file");
+		close(fd);
+	}
+}
+
+static int init(const ac_host_services *svc, ac_host *host, const char *config_json, void **out,
+		char *err, size_t errlen)
+{
+	struct state *s = calloc(1, sizeof *s);
+	if (!s)
+		return -1;
+	s->svc = svc;
+	s->host = host;
+	if (!get_field(config_json, "file", s->file, sizeof s->file)) {
+		snprintf(err, errlen, "config.file is required");
+		free(s);
+		return -1;
+	}
+	char num[32];
+	if (get_field(config_json, "timer_ms", num, sizeof num))
+		s->timer_ms = atol(num);
+	get_field(config_json, "fail_type", s->fail_type, sizeof s->fail_type);
+	get_field(config_json, "emit", s->emit, sizeof s->emit);
+	*out = s;
+	return 0;
+}
+
+static ac_verdict on_event(void *state, const ac_event *ev, char *err, size_t errlen)
+{
+	struct state *s = state;
+	if (s->fail_type[0] && !strcmp(ev->type, s->fail_type)) {
+		snprintf(err, errlen, "configured to fail %s", ev->type);
+		return AC_FAIL;
+	}
+	record(s, "event", ev->type, ev->id, strlen(ev->id));
+	if (s->timer_ms > 0 &&
+	    s->svc->kv_put(s->host, ev->id, ev->type, strlen(ev->type),
+			   s->svc->now_ms(s->host) + s->timer_ms)) {
+		snprintf(err, errlen, "kv_put failed");
+		return AC_FAIL;
+	}
+	if (s->emit[0] && ev->depth == 0 && s->svc->emit(s->host, s->emit, "{}", 2)) {
+		snprintf(err, errlen, "emit failed");
+		return AC_FAIL;
+	}
+	return AC_CONTINUE;
+}
+
+static int on_timer(void *state, const char *key, const char *value, size_t len)
+{
+	struct state *s = state;
+	record(s, "timer", key, value, len);
+	return 0;
+}
+
+static void destroy(void *state)
+{
+	free(state);
+}
+
+AC_PLUGIN_EXPORT const ac_plugin aftercall_plugin = {
+	AC_PLUGIN_HEADER,
+	.name = "counter",
+	.version = "1.0.0",
+	.init = init,
+	.on_event = on_event,
+	.on_timer = on_timer,
+	.destroy = destroy,
+};

@@ -1,0 +1,206 @@
+#include <check.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dispatch.h"
+#include "testutil.h"
+
+static char *dir;
+static char url[4200], rec1[4200], rec2[4200], so[4200];
+
+struct waiter {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done;
+};
+
+static void on_done(struct job *j)
+{
+	struct waiter *w = j->ctx;
+	pthread_mutex_lock(&w->mu);
+	w->done = 1;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static int submit(struct dispatcher *d, const struct route *r, const char *type, const char *id)
+{
+	struct waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+	struct job j = {.route = r, .body = "{}", .len = 2, .done = on_done, .ctx = &w};
+	snprintf(j.type, sizeof j.type, "%s", type);
+	snprintf(j.dedupe, sizeof j.dedupe, "%s", id);
+	snprintf(j.request_id, sizeof j.request_id, "t-%s", id);
+	dispatcher_submit(d, &j);
+	pthread_mutex_lock(&w.mu);
+	while (!w.done)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	return j.status;
+}
+
+/* A host with one or two counter plugins on one route. */
+struct rig {
+	struct config cfg;
+	struct plugin_conf pcs[2];
+	struct route route;
+	size_t chain[2];
+	struct plugin *plugins;
+	struct store *store;
+	struct dispatcher *d;
+};
+
+static void rig_up(struct rig *g, const char *json1, const char *json2)
+{
+	memset(g, 0, sizeof *g);
+	char err[1024];
+	g->pcs[0] = (struct plugin_conf){.name = "c1", .path = so, .config_json = (char *)json1};
+	g->pcs[1] = (struct plugin_conf){.name = "c2", .path = so, .config_json = (char *)json2};
+	g->cfg.nplugins = json2 ? 2 : 1;
+	g->cfg.plugins = g->pcs;
+	g->chain[0] = 0;
+	g->chain[1] = 1;
+	g->route = (struct route){.path = "/webhooks/livekit", .chain = g->chain,
+				  .nchain = g->cfg.nplugins};
+	g->plugins = calloc(2, sizeof *g->plugins);
+	for (size_t i = 0; i < g->cfg.nplugins; i++)
+		ck_assert_msg(plugin_load(&g->plugins[i], &g->pcs[i], "/", err, sizeof err) == 0,
+			      "%s", err);
+	g->store = store_open(url, 0, 1, err, sizeof err);
+	ck_assert_msg(g->store != NULL, "%s", err);
+	g->d = dispatcher_new(&g->cfg, g->store, g->plugins, g->cfg.nplugins, err, sizeof err);
+	ck_assert_msg(g->d != NULL, "%s", err);
+	ck_assert_int_eq(dispatcher_start(g->d), 0);
+}
+
+static void rig_down(struct rig *g)
+{
+	dispatcher_free(g->d);
+	free(g->plugins);
+	store_close(g->store);
+}
+
+static int count_lines(const char *path, const char *prefix)
+{
+	char *text = tu_read(path, NULL);
+	int n = 0;
+	for (char *p = text; p && (p = strstr(p, prefix)); p++)
+		if (p == text || p[-1] == '\n')
+			n++;
+	free(text);
+	return n;
+}
+
+static void setup(void)
+{
+	dir = tu_tmpdir();
+	snprintf(url, sizeof url, "sqlite:%s/d.db", dir);
+	snprintf(rec1, sizeof rec1, "%s/c1.txt", dir);
+	snprintf(rec2, sizeof rec2, "%s/c2.txt", dir);
+	const char *p = getenv("TEST_PLUGINS");
+	snprintf(so, sizeof so, "%s/counter.so", p ? p : "tests/plugins/.libs");
+}
+
+static void teardown(void)
+{
+	tu_rmrf(dir);
+	free(dir);
+}
+
+START_TEST(duplicates_run_once)
+{
+	struct rig g;
+	char cfg[4400];
+	snprintf(cfg, sizeof cfg, "{\"file\":\"%s\"}", rec1);
+	rig_up(&g, cfg, NULL);
+	ck_assert_int_eq(submit(g.d, &g.route, "room_finished", "EV_a"), 200);
+	ck_assert_int_eq(submit(g.d, &g.route, "room_finished", "EV_a"), 200);
+	ck_assert_int_eq(submit(g.d, &g.route, "room_finished", "EV_b"), 200);
+	ck_assert_int_eq(count_lines(rec1, "event room_finished EV_a"), 1);
+	ck_assert_int_eq(count_lines(rec1, "event "), 2);
+	rig_down(&g);
+}
+END_TEST
+
+START_TEST(failure_rolls_back_the_event)
+{
+	struct rig g;
+	char cfg[4400];
+	snprintf(cfg, sizeof cfg, "{\"file\":\"%s\",\"fail_type\":\"bad\"}", rec1);
+	rig_up(&g, cfg, NULL);
+	ck_assert_int_eq(submit(g.d, &g.route, "bad", "EV_x"), 500);
+	ck_assert_int_eq(submit(g.d, &g.route, "good", "EV_y"), 200);
+	rig_down(&g);
+	char err[256];
+	struct store *s = store_open(url, 0, 0, err, sizeof err);
+	ck_assert_int_eq(store_journal_find(s, "EV_x", NULL, NULL), 0);
+	ck_assert_int_eq(store_journal_find(s, "EV_y", NULL, NULL), 1);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(derived_events_reach_later_plugins_only)
+{
+	struct rig g;
+	char c1[4400], c2[4400];
+	snprintf(c1, sizeof c1, "{\"file\":\"%s\",\"emit\":\"aftercall.test\"}", rec1);
+	snprintf(c2, sizeof c2, "{\"file\":\"%s\"}", rec2);
+	rig_up(&g, c1, c2);
+	ck_assert_int_eq(submit(g.d, &g.route, "room_finished", "EV_d"), 200);
+	ck_assert_int_eq(count_lines(rec1, "event "), 1);
+	ck_assert_int_eq(count_lines(rec2, "event room_finished EV_d"), 1);
+	ck_assert_int_eq(count_lines(rec2, "event aftercall.test EV_d"), 1);
+	rig_down(&g);
+}
+END_TEST
+
+START_TEST(timers_survive_a_restart)
+{
+	struct rig g;
+	char cfg[4400];
+	snprintf(cfg, sizeof cfg, "{\"file\":\"%s\",\"timer_ms\":400}", rec1);
+	rig_up(&g, cfg, NULL);
+	ck_assert_int_eq(submit(g.d, &g.route, "room_finished", "EV_t"), 200);
+	rig_down(&g); /* stopped before the timer fell due */
+	ck_assert_int_eq(count_lines(rec1, "timer "), 0);
+
+	rig_up(&g, cfg, NULL);
+	for (int i = 0; i < 100 && count_lines(rec1, "timer ") == 0; i++)
+		usleep(50 * 1000);
+	ck_assert_int_eq(count_lines(rec1, "timer EV_t room_finished"), 1);
+	rig_down(&g);
+	/* Fired once, then deleted: a restart does not fire it again. */
+	rig_up(&g, cfg, NULL);
+	usleep(300 * 1000);
+	rig_down(&g);
+	ck_assert_int_eq(count_lines(rec1, "timer "), 1);
+}
+END_TEST
+
+START_TEST(services_refused_outside_callbacks)
+{
+	struct rig g;
+	char cfg[4400];
+	snprintf(cfg, sizeof cfg, "{\"file\":\"%s\"}", rec1);
+	rig_up(&g, cfg, NULL);
+	ck_assert_int_eq(host_services.kv_put(g.plugins[0].host, "k", "v", 1, 0), -1);
+	ck_assert_int_eq(host_services.audit(g.plugins[0].host, "x", NULL, NULL), -1);
+	rig_down(&g);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("dispatch");
+	TCase *tc = tcase_create("core");
+	tcase_set_timeout(tc, 30);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, duplicates_run_once);
+	tcase_add_test(tc, failure_rolls_back_the_event);
+	tcase_add_test(tc, derived_events_reach_later_plugins_only);
+	tcase_add_test(tc, timers_survive_a_restart);
+	tcase_add_test(tc, services_refused_outside_callbacks);
+	suite_add_tcase(s, tc);
+	return tu_run(s);
+}

@@ -1,0 +1,71 @@
+/* Small helpers shared by the Check unit tests. */
+#ifndef AC_TESTUTIL_H
+#define AC_TESTUTIL_H
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A fresh temporary directory per call; removed by the OS's tmp cleaning
+ * or by the test's own teardown. */
+static inline char *tu_tmpdir(void)
+{
+	char *d = strdup("/tmp/aftercall-unit.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(d));
+	return d;
+}
+
+static inline void tu_write(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "wb");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* Reads a whole file; *len gets its size. */
+static inline char *tu_read(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	char *buf = malloc((size_t)n + 1);
+	size_t got = fread(buf, 1, (size_t)n, f);
+	buf[got] = '\0';
+	fclose(f);
+	if (len)
+		*len = got;
+	return buf;
+}
+
+/* A file under tests/data. */
+static inline char *tu_data(const char *rel)
+{
+	const char *dir = getenv("TEST_DATA");
+	char *p = malloc(4096);
+	snprintf(p, 4096, "%s/%s", dir ? dir : "tests/data", rel);
+	return p;
+}
+
+static inline void tu_rmrf(const char *dir)
+{
+	char cmd[4200];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static inline int tu_run(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+#endif
