@@ -54,11 +54,18 @@ start_host() {
 	return 1
 }
 
+# stop_host: SIGTERM, and the host must exit 0 (under the sanitizers a leak
+# or an error report makes it exit otherwise).
 stop_host() {
 	if [ -n "${HOST_PID:-}" ]; then
 		kill -TERM "$HOST_PID" 2>/dev/null
 		wait "$HOST_PID" 2>/dev/null
+		local rc=$?
 		HOST_PID=
+		if [ "$rc" -ne 0 ]; then
+			not_ok "host exited $rc after SIGTERM"
+			grep -v '^{' "$WORK/host.log" | head -40
+		fi
 	fi
 }
 
