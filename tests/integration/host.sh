@@ -80,6 +80,10 @@ check "no token gives 401" 401 "$(post /webhooks/livekit "$WORK/fresh2.json")"
 head -c $((2 * 1024 * 1024)) /dev/zero | tr '\0' 'a' >"$WORK/big.json"
 tok=$("$AFTERCALL" sign --key $K1 --secret "$S1" "$WORK/big.json")
 check "a 2 MiB body gives 413" 413 "$(post /webhooks/livekit "$WORK/big.json" "$tok")"
+st=$(curl -s -o /dev/null -w '%{http_code}' -H 'Transfer-Encoding: chunked' -H "Authorization: $tok" \
+	--data-binary "@$WORK/big.json" "http://127.0.0.1:$PORT/webhooks/livekit")
+case "$st" in 2*) not_ok "a chunked body over the limit is cut off (got $st)";; *) ok "a chunked body over the limit is cut off";; esac
+check_grep "the log says why" '"reason":"body over the size limit (connection closed)"' "$WORK/host.log"
 printf 'this is not json' >"$WORK/notjson"
 tok=$("$AFTERCALL" sign --key $K1 --secret "$S1" "$WORK/notjson")
 check "a signed non-JSON body gives 400" 400 "$(post /webhooks/livekit "$WORK/notjson" "$tok")"
