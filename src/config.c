@@ -659,8 +659,9 @@ static void parse_log(struct walk *w, struct config *c, yaml_node_t *n)
 
 static void parse_root(struct walk *w, struct config *c, yaml_node_t *root)
 {
-	static const char *const keys[] = {"listen",	 "store",  "livekit", "limits", "plugins",
-					   "plugin_dir", "routes", "log",     NULL};
+	static const char *const keys[] = {"listen",	 "store",     "livekit",	 "limits",
+					   "plugins",	 "plugin_dir", "templates",	 "template_engine",
+					   "routes",	 "log",	       NULL};
 	check_keys(w, root, "", keys);
 	yaml_node_t *v = map_get(w, root, "listen");
 	if (v)
@@ -676,6 +677,10 @@ static void parse_root(struct walk *w, struct config *c, yaml_node_t *root)
 		parse_limits(w, c, v);
 	if ((v = map_get(w, root, "plugin_dir")))
 		c->plugin_dir = get_str(w, v, "plugin_dir");
+	if ((v = map_get(w, root, "templates")))
+		c->templates_dir = get_str(w, v, "templates");
+	if ((v = map_get(w, root, "template_engine")))
+		c->template_engine = get_str(w, v, "template_engine");
 	if ((v = map_get(w, root, "log")))
 		parse_log(w, c, v);
 	parse_plugins(w, c, map_get(w, root, "plugins"));
@@ -741,6 +746,8 @@ void config_free(struct config *c)
 	}
 	free(c->keys);
 	free(c->plugin_dir);
+	free(c->templates_dir);
+	free(c->template_engine);
 	for (size_t i = 0; i < c->nplugins; i++) {
 		free(c->plugins[i].name);
 		free(c->plugins[i].path);

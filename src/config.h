@@ -49,6 +49,8 @@ struct config {
 	unsigned max_connections;
 	unsigned threads;
 	char *plugin_dir;
+	char *templates_dir;   /* NULL: the stock folder */
+	char *template_engine; /* NULL: "mustache" */
 	ac_log_level log_level;
 	struct plugin_conf *plugins;
 	size_t nplugins;

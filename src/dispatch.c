@@ -53,6 +53,7 @@ struct dispatcher {
 	struct plugin *plugins;
 	size_t nplugins;
 	struct ac_host *hosts;
+	struct template_ref *templates;
 
 	pthread_t thread;
 	pthread_mutex_t mu;
@@ -206,6 +207,59 @@ static void svc_free(void *p)
 	free(p);
 }
 
+int render_with(struct template_ref *ref, const char *name, const char *ctx, size_t len,
+		ac_rendered *out, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof *out);
+	if (!ref) {
+		snprintf(err, errlen, "no templates are loaded");
+		return -1;
+	}
+	/* A reader lock: a SIGHUP reload swaps the set under the write lock
+	 * and frees the old one only once no render holds it. */
+	pthread_rwlock_rdlock(&ref->lock);
+	int rc = -1;
+	const struct tfile *t = ref->set ? templates_find(ref->set, name) : NULL;
+	if (!ref->set)
+		snprintf(err, errlen, "no templates are loaded");
+	else if (!t || !t->has_front)
+		snprintf(err, errlen, "no template named %s in %s", name, ref->set->dir);
+	else {
+		struct rendered r;
+		rc = templates_render(ref->set, t, ctx, len, AC_ESCAPE_MARKDOWN, &r, err, errlen);
+		if (!rc) {
+			out->subject = r.subject;
+			out->cc = r.cc;
+			out->bcc = r.bcc;
+			out->body = r.body;
+			out->body_len = r.body_len;
+		}
+	}
+	pthread_rwlock_unlock(&ref->lock);
+	return rc;
+}
+
+static int svc_render(ac_host *h, const char *name, const char *ctx, size_t len, ac_rendered *out,
+		      char *err, size_t errlen)
+{
+	if (!name || !ctx || !out) {
+		snprintf(err, errlen, "render: missing argument");
+		return -1;
+	}
+	return render_with(h && h->d ? h->d->templates : NULL, name, ctx, len, out, err, errlen);
+}
+
+static void svc_render_free(ac_host *h, ac_rendered *out)
+{
+	if (!out)
+		return;
+	free(out->subject);
+	free(out->cc);
+	free(out->bcc);
+	free(out->body);
+	memset(out, 0, sizeof *out);
+}
+
 const ac_host_services host_services = {
 	.abi_major = AC_PLUGIN_ABI_MAJOR,
 	.abi_minor = AC_PLUGIN_ABI_MINOR,
@@ -218,6 +272,8 @@ const ac_host_services host_services = {
 	.audit = svc_audit,
 	.emit = svc_emit,
 	.host_free = svc_free,
+	.render = svc_render,
+	.render_free = svc_render_free,
 };
 
 /* ---- running the chain -------------------------------------------------- */
@@ -504,8 +560,8 @@ static void *dispatch_main(void *arg)
 /* ---- lifecycle ---------------------------------------------------------- */
 
 struct dispatcher *dispatcher_new(const struct config *cfg, struct store *store,
-				  struct plugin *plugins, size_t nplugins, char *err,
-				  size_t errlen)
+				  struct template_ref *templates, struct plugin *plugins,
+				  size_t nplugins, char *err, size_t errlen)
 {
 	struct dispatcher *d = calloc(1, sizeof *d);
 	if (!d) {
@@ -514,6 +570,7 @@ struct dispatcher *dispatcher_new(const struct config *cfg, struct store *store,
 	}
 	d->cfg = cfg;
 	d->store = store;
+	d->templates = templates;
 	d->plugins = plugins;
 	d->nplugins = nplugins;
 	d->store_ok = 1;

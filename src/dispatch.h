@@ -8,6 +8,7 @@
 #include "config.h"
 #include "plugins.h"
 #include "store.h"
+#include "templates.h"
 
 /* An accepted request on its way through the dispatcher. The HTTP layer
  * fills the inputs, submits it, and is called back through done() once the
@@ -33,10 +34,12 @@ struct job {
 struct dispatcher;
 
 /* Makes the dispatcher and the per-plugin host handles, then init()s every
- * plugin. On failure returns NULL with the message in err. */
+ * plugin. `templates` serves the render service (NULL: render fails). The
+ * dispatcher owns the loaded plugins from here on, also on failure. On
+ * failure returns NULL with the message in err. */
 struct dispatcher *dispatcher_new(const struct config *cfg, struct store *store,
-				  struct plugin *plugins, size_t nplugins, char *err,
-				  size_t errlen);
+				  struct template_ref *templates, struct plugin *plugins,
+				  size_t nplugins, char *err, size_t errlen);
 int dispatcher_start(struct dispatcher *d);
 void dispatcher_submit(struct dispatcher *d, struct job *j);
 /* Finishes the queued jobs, stops the thread and destroys the plugins. */
@@ -47,5 +50,10 @@ int dispatcher_healthy(struct dispatcher *d);
 
 /* The host services table handed to plugins (also used by `check`). */
 extern const ac_host_services host_services;
+
+/* Renders through a template_ref: the service behind host_services.render,
+ * shared with the command line. */
+int render_with(struct template_ref *ref, const char *name, const char *ctx, size_t len,
+		ac_rendered *out, char *err, size_t errlen);
 
 #endif

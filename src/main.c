@@ -20,10 +20,14 @@
 #include "plugins.h"
 #include "store.h"
 #include "strbuf.h"
+#include "templates.h"
 #include "verify_livekit.h"
 
 #ifndef PKGLIBDIR
 #define PKGLIBDIR "/usr/local/lib/aftercall"
+#endif
+#ifndef PKGDATADIR
+#define PKGDATADIR "/usr/local/share/aftercall"
 #endif
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/usr/local/etc"
@@ -41,6 +45,7 @@ static const char usage_main[] =
 	"  serve -c FILE    run the service\n"
 	"  check -c FILE    validate the config file and load its plugins\n"
 	"  sign             print a LiveKit webhook token for a body\n"
+	"  render           render a template against a JSON context\n"
 	"  version          print the version and the plugin ABI\n"
 	"\n"
 	"Run 'aftercall COMMAND --help' for a command's options.\n";
@@ -51,6 +56,7 @@ static const char usage_serve[] =
 	"Runs the service: listens for webhooks, journals each accepted event in\n"
 	"the store and runs it through the plugins. Logs are JSON lines on stderr.\n"
 	"SIGTERM or SIGINT stops it after the events in progress are committed.\n"
+	"SIGHUP recompiles the templates, keeping the old ones if the new fail.\n"
 	"\n"
 	"Options:\n"
 	"  -c, --config FILE  config file (default " DEFAULT_CONFIG ")\n"
@@ -60,7 +66,8 @@ static const char usage_check[] =
 	"Usage: aftercall check [-c FILE]\n"
 	"\n"
 	"Validates the config file: every key, every ${VAR} reference, the routes\n"
-	"and their verifiers; loads each plugin, checks its ABI and runs its init.\n"
+	"and their verifiers; loads each plugin, checks its ABI and runs its init;\n"
+	"loads the template engine and compiles every template.\n"
 	"Prints each error with its line and key and exits 1 if there is any.\n"
 	"\n"
 	"Options:\n"
@@ -80,6 +87,24 @@ static const char usage_sign[] =
 	"                       AFTERCALL_SIGN_SECRET is read when this is absent\n"
 	"  -t, --ttl SECONDS    lifetime of the token (default 300)\n"
 	"  -a, --at UNIXTIME    sign as if the clock read UNIXTIME (default now)\n"
+	"  -h, --help           show this help\n";
+
+static const char usage_render[] =
+	"Usage: aftercall render [--engine NAME] [--escape html|markdown|text]\n"
+	"                        [--partials DIR] TEMPLATE CONTEXT.json\n"
+	"\n"
+	"Renders TEMPLATE against the JSON in CONTEXT.json (- for standard input)\n"
+	"and prints the result. A template with front matter prints\n"
+	"'Subject: ...' (and 'Cc:', 'Bcc:' when set), a blank line, then the body;\n"
+	"one without prints the body alone, byte for byte.\n"
+	"\n"
+	"Options:\n"
+	"  -e, --engine NAME    template engine: a name looked up in\n"
+	"                       " PKGLIBDIR ", or a path to a .so\n"
+	"                       (default mustache)\n"
+	"  -x, --escape MODE    how values in the body are escaped: markdown\n"
+	"                       (default), html or text; the subject is always text\n"
+	"  -p, --partials DIR   where partials are found (default: the template's folder)\n"
 	"  -h, --help           show this help\n";
 
 static int opt_config(int argc, char **argv, const char *usage, const char **file)
@@ -117,6 +142,9 @@ struct loaded {
 	struct config *cfg;
 	struct plugin *plugins;
 	size_t nplugins;
+	struct engine engine;
+	struct template_ref templates;
+	const char *templates_dir; /* NULL: no templates */
 };
 
 static void loaded_free(struct loaded *l)
@@ -125,14 +153,43 @@ static void loaded_free(struct loaded *l)
 		for (size_t i = 0; i < l->nplugins; i++)
 			plugin_unload(&l->plugins[i]);
 	free(l->plugins);
+	templates_free(l->templates.set);
+	pthread_rwlock_destroy(&l->templates.lock);
+	engine_unload(&l->engine);
 	config_free(l->cfg);
 	memset(l, 0, sizeof *l);
+}
+
+/* The template engine and the templates folder. Without a `templates` key
+ * the stock folder is used when it is installed; without one at all the
+ * host runs with no templates (plugins that render then fail to). */
+static int load_templates(struct loaded *l, struct strbuf *errs)
+{
+	const struct config *c = l->cfg;
+	const char *dir = c->templates_dir;
+	if (!dir && access(PKGDATADIR "/templates", R_OK | X_OK) == 0)
+		dir = PKGDATADIR "/templates";
+	if (!dir)
+		return 0;
+	char err[1024];
+	const char *pdir = c->plugin_dir ? c->plugin_dir : PKGLIBDIR;
+	if (engine_load(&l->engine, c->template_engine ? c->template_engine : "mustache", pdir, err,
+			sizeof err)) {
+		sb_printf(errs, "%s: template_engine: %s\n", c->file, err);
+		return -1;
+	}
+	l->templates.set = templates_load(&l->engine, dir, errs);
+	if (!l->templates.set)
+		return -1;
+	l->templates_dir = dir;
+	return 0;
 }
 
 /* Reads the config and dlopens every plugin. Errors go to errs. */
 static int load(const char *file, struct loaded *l, struct strbuf *errs)
 {
 	memset(l, 0, sizeof *l);
+	pthread_rwlock_init(&l->templates.lock, NULL);
 	l->cfg = config_load(file, errs);
 	if (!l->cfg)
 		return -1;
@@ -148,7 +205,37 @@ static int load(const char *file, struct loaded *l, struct strbuf *errs)
 		}
 		l->nplugins = i + 1;
 	}
+	if (load_templates(l, errs))
+		bad = 1;
 	return bad ? -1 : 0;
+}
+
+/* SIGHUP: compile the folder anew; swap only if all of it compiled. */
+static void reload_templates(struct loaded *l)
+{
+	if (!l->templates_dir) {
+		log_fields(AC_LOG_INFO, "SIGHUP: no templates folder to reload", NULL);
+		return;
+	}
+	struct strbuf errs;
+	sb_init(&errs);
+	struct template_set *fresh = templates_load(&l->engine, l->templates_dir, &errs);
+	if (!fresh) {
+		log_fields(AC_LOG_ERROR, "SIGHUP: templates not reloaded; keeping the old ones",
+			   "errors", errs.data ? errs.data : "", NULL);
+		sb_free(&errs);
+		return;
+	}
+	sb_free(&errs);
+	pthread_rwlock_wrlock(&l->templates.lock);
+	struct template_set *old = l->templates.set;
+	l->templates.set = fresh;
+	pthread_rwlock_unlock(&l->templates.lock);
+	templates_free(old);
+	char n[16];
+	snprintf(n, sizeof n, "%zu", fresh->n);
+	log_fields(AC_LOG_INFO, "SIGHUP: templates reloaded", "files", n, "dir", l->templates_dir,
+		   NULL);
 }
 
 /* ---- serve -------------------------------------------------------------- */
@@ -191,8 +278,8 @@ static int cmd_serve(int argc, char **argv)
 		return 1;
 	}
 	/* The dispatcher owns the plugins from here on. */
-	struct dispatcher *d =
-		dispatcher_new(l.cfg, store, l.plugins, l.nplugins, err, sizeof err);
+	struct dispatcher *d = dispatcher_new(l.cfg, store, &l.templates, l.plugins, l.nplugins, err,
+					      sizeof err);
 	if (!d) {
 		log_fields(AC_LOG_ERROR, "cannot start", "error", err, NULL);
 		free(l.plugins);
@@ -221,7 +308,7 @@ static int cmd_serve(int argc, char **argv)
 		int sig = 0;
 		sigwait(&sigs, &sig);
 		if (sig == SIGHUP) {
-			log_fields(AC_LOG_INFO, "SIGHUP: nothing to reload in this version", NULL);
+			reload_templates(&l);
 			continue;
 		}
 		log_fields(AC_LOG_INFO, "stopping", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
@@ -302,6 +389,17 @@ static int cmd_check(int argc, char **argv)
 			       l.plugins[i].d->version ? l.plugins[i].d->version : "",
 			       l.plugins[i].d->abi_major, l.plugins[i].d->abi_minor,
 			       l.plugins[i].file);
+		if (l.templates.set) {
+			printf("  engine  %s %s %s\n", l.engine.e->name,
+			       l.engine.e->version ? l.engine.e->version : "", l.engine.file);
+			printf("  templates %s:", l.templates_dir);
+			for (size_t i = 0; i < l.templates.set->n; i++)
+				if (l.templates.set->files[i].has_front)
+					printf(" %s", l.templates.set->files[i].name);
+			printf("\n");
+		} else {
+			printf("  templates (none)\n");
+		}
 	}
 	sb_free(&errs);
 	loaded_free(&l);
@@ -410,6 +508,107 @@ static int cmd_sign(int argc, char **argv)
 	return 0;
 }
 
+/* ---- render ------------------------------------------------------------- */
+
+static int cmd_render(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"engine", required_argument, NULL, 'e'},   {"escape", required_argument, NULL, 'x'},
+		{"partials", required_argument, NULL, 'p'}, {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *engine_name = "mustache", *partials = NULL;
+	ac_escape esc = AC_ESCAPE_MARKDOWN;
+	int ch;
+	while ((ch = getopt_long(argc, argv, "e:x:p:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'e':
+			engine_name = optarg;
+			break;
+		case 'x':
+			if (!strcmp(optarg, "html"))
+				esc = AC_ESCAPE_HTML;
+			else if (!strcmp(optarg, "markdown"))
+				esc = AC_ESCAPE_MARKDOWN;
+			else if (!strcmp(optarg, "text"))
+				esc = AC_ESCAPE_TEXT;
+			else {
+				fprintf(stderr, "aftercall render: --escape is html, markdown or text\n");
+				return 2;
+			}
+			break;
+		case 'p':
+			partials = optarg;
+			break;
+		case 'h':
+			fputs(usage_render, stdout);
+			return 0;
+		default:
+			fputs(usage_render, stderr);
+			return 2;
+		}
+	}
+	if (argc - optind != 2) {
+		fprintf(stderr, "aftercall render: TEMPLATE and CONTEXT.json are required\n\n%s",
+			usage_render);
+		return 2;
+	}
+	const char *tfile = argv[optind], *cfile = argv[optind + 1];
+	FILE *f = strcmp(cfile, "-") ? fopen(cfile, "rb") : stdin;
+	if (!f) {
+		fprintf(stderr, "aftercall render: cannot open %s: %s\n", cfile, strerror(errno));
+		return 1;
+	}
+	size_t clen;
+	char *ctx = read_all(f, &clen);
+	if (f != stdin)
+		fclose(f);
+	if (!ctx) {
+		fprintf(stderr, "aftercall render: cannot read %s\n", cfile);
+		return 1;
+	}
+	char err[1024];
+	struct engine eng;
+	if (engine_load(&eng, engine_name, PKGLIBDIR, err, sizeof err)) {
+		fprintf(stderr, "aftercall render: %s\n", err);
+		engine_unload(&eng);
+		free(ctx);
+		return 1;
+	}
+	char *dircopy = strdup(tfile);
+	struct strbuf errs;
+	sb_init(&errs);
+	struct template_set *set =
+		templates_load_file(&eng, tfile, partials ? partials : dirname(dircopy), &errs);
+	int rc = 1;
+	if (!set) {
+		fputs(errs.data ? errs.data : "aftercall render: cannot load the template\n", stderr);
+	} else {
+		struct rendered r;
+		if (templates_render(set, templates_find_path(set, tfile), ctx, clen, esc, &r, err, sizeof err)) {
+			fprintf(stderr, "aftercall render: %s\n", err);
+		} else {
+			if (r.subject) {
+				printf("Subject: %s\n", r.subject);
+				if (r.cc && *r.cc)
+					printf("Cc: %s\n", r.cc);
+				if (r.bcc && *r.bcc)
+					printf("Bcc: %s\n", r.bcc);
+				printf("\n");
+			}
+			fwrite(r.body, 1, r.body_len, stdout);
+			rc = fflush(stdout) ? 1 : 0;
+			rendered_free(&r);
+		}
+	}
+	sb_free(&errs);
+	templates_free(set);
+	free(dircopy);
+	engine_unload(&eng);
+	free(ctx);
+	return rc;
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -435,6 +634,8 @@ int main(int argc, char **argv)
 		return cmd_check(argc - 1, argv + 1);
 	if (!strcmp(cmd, "sign"))
 		return cmd_sign(argc - 1, argv + 1);
+	if (!strcmp(cmd, "render"))
+		return cmd_render(argc - 1, argv + 1);
 	fprintf(stderr, "aftercall: unknown command '%s'\n\n%s", cmd, usage_main);
 	return 2;
 }

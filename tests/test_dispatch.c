@@ -69,7 +69,7 @@ static void rig_up(struct rig *g, const char *json1, const char *json2)
 			      "%s", err);
 	g->store = store_open(url, 0, 1, err, sizeof err);
 	ck_assert_msg(g->store != NULL, "%s", err);
-	g->d = dispatcher_new(&g->cfg, g->store, g->plugins, g->cfg.nplugins, err, sizeof err);
+	g->d = dispatcher_new(&g->cfg, g->store, NULL, g->plugins, g->cfg.nplugins, err, sizeof err);
 	ck_assert_msg(g->d != NULL, "%s", err);
 	ck_assert_int_eq(dispatcher_start(g->d), 0);
 }

@@ -58,7 +58,7 @@ extern "C" {
 /* The ABI this header describes. A host accepts plugins of the same major
  * and a minor at most its own. */
 #define AC_PLUGIN_ABI_MAJOR 1
-#define AC_PLUGIN_ABI_MINOR 0
+#define AC_PLUGIN_ABI_MINOR 1
 
 /* The name of the symbol the host looks up with dlsym(). */
 #define AC_PLUGIN_SYMBOL "aftercall_plugin"
@@ -138,6 +138,16 @@ typedef struct ac_delivery {
 	const char *error;
 } ac_delivery;
 
+/* A rendered email, from the render service (ABI 1.1). Release with
+ * render_free. */
+typedef struct ac_rendered {
+	char *subject; /* NULL when the template has no front matter */
+	char *cc;      /* NULL when absent */
+	char *bcc;     /* NULL when absent */
+	char *body;    /* NUL-terminated Markdown */
+	size_t body_len;
+} ac_rendered;
+
 /*
  * Services the host offers a plugin, given to init(). The table stays valid
  * until destroy() returns. Unless a field says otherwise, a service may be
@@ -205,6 +215,23 @@ typedef struct ac_host_services {
 
 	/* Releases memory the host returned (kv_get values). Any thread. */
 	void (*host_free)(void *p);
+
+	/* ---- ABI 1.1 ---- */
+
+	/*
+	 * Renders the template `name` (the file NAME.md of the configured
+	 * templates folder) with the configured engine against `context_json`
+	 * (len bytes). The body's values are escaped for Markdown; subject, cc
+	 * and bcc are plain one-line text. Returns 0 and fills *out, or -1 with
+	 * a message in err (unknown template, engine error). Any thread, any
+	 * time after init() began; a SIGHUP reload never disturbs a render in
+	 * progress.
+	 */
+	int (*render)(ac_host *host, const char *name, const char *context_json,
+		      size_t len, ac_rendered *out, char *err, size_t errlen);
+
+	/* Releases what render() filled in. Any thread. */
+	void (*render_free)(ac_host *host, ac_rendered *out);
 } ac_host_services;
 
 /*

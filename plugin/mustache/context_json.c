@@ -15,6 +15,17 @@ static const void *cj_get(void *udata, const void *obj, const char *key,
 	const json_t *o = obj;
 
 	(void)udata;
+	/* A list's items are reached by index, as in JavaScript's Mustache:
+	 * {{#items.0}} is "the list has a first item". */
+	if (json_is_array(o) && len > 0 && len < 10) {
+		size_t i = 0;
+		for (size_t k = 0; k < len; k++) {
+			if (key[k] < '0' || key[k] > '9')
+				return NULL;
+			i = i * 10 + (size_t)(key[k] - '0');
+		}
+		return json_array_get(o, i);
+	}
 	if (!json_is_object(o))
 		return NULL;
 	return json_object_getn(o, key, len);

@@ -5,6 +5,8 @@
  * per event, keyed on the event id, due that many ms later. With
  * config.fail_type it fails events of that type, to test rollback. With
  * config.emit it emits a derived event of that type for each received one.
+ * With config.render it renders that template with the event body as the
+ * context and records "rendered SUBJECT".
  *
  * It uses only the installed headers, so the out-of-tree build test
  * compiles this very file against `pkg-config --cflags aftercall-plugin`.
@@ -23,6 +25,7 @@ struct state {
 	char file[1024];
 	char fail_type[128];
 	char emit[128];
+	char render[128];
 	long timer_ms;
 };
 
@@ -79,6 +82,7 @@ static int init(const ac_host_services *svc, ac_host *host, const char *config_j
 		s->timer_ms = atol(num);
 	get_field(config_json, "fail_type", s->fail_type, sizeof s->fail_type);
 	get_field(config_json, "emit", s->emit, sizeof s->emit);
+	get_field(config_json, "render", s->render, sizeof s->render);
 	*out = s;
 	return 0;
 }
@@ -96,6 +100,16 @@ static ac_verdict on_event(void *state, const ac_event *ev, char *err, size_t er
 			   s->svc->now_ms(s->host) + s->timer_ms)) {
 		snprintf(err, errlen, "kv_put failed");
 		return AC_FAIL;
+	}
+	if (s->render[0]) {
+		ac_rendered r;
+		char rerr[512];
+		if (s->svc->render(s->host, s->render, ev->body, ev->body_len, &r, rerr, sizeof rerr)) {
+			snprintf(err, errlen, "render: %s", rerr);
+			return AC_FAIL;
+		}
+		record(s, "rendered", r.subject ? r.subject : "", "", 0);
+		s->svc->render_free(s->host, &r);
 	}
 	if (s->emit[0] && ev->depth == 0 && s->svc->emit(s->host, s->emit, "{}", 2)) {
 		snprintf(err, errlen, "emit failed");

@@ -1,0 +1,147 @@
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "templates.h"
+#include "testutil.h"
+
+static char *dir;
+static struct engine eng;
+
+static void setup(void)
+{
+	char err[512], so[4200];
+	const char *b = getenv("PLUGIN_BUILDDIR");
+	snprintf(so, sizeof so, "%s/mustache/.libs/mustache.so", b ? b : "plugin");
+	ck_assert_msg(engine_load(&eng, so, "/", err, sizeof err) == 0, "%s", err);
+	dir = tu_tmpdir();
+}
+
+static void teardown(void)
+{
+	engine_unload(&eng);
+	tu_rmrf(dir);
+	free(dir);
+}
+
+static void put(const char *name, const char *text)
+{
+	char p[4200];
+	snprintf(p, sizeof p, "%s/%s", dir, name);
+	tu_write(p, text);
+}
+
+START_TEST(front_matter_partials_and_render)
+{
+	put("welcome.md", "---\n"
+			  "subject: \"Hello {{name}}\"\n"
+			  "cc: [a@example.com, \"{{boss}}\"]\n"
+			  "---\n"
+			  "Dear {{name}},\n"
+			  "{{>footer}}");
+	put("footer.md", "-- {{team}}\n");
+	struct strbuf errs;
+	sb_init(&errs);
+	struct template_set *set = templates_load(&eng, dir, &errs);
+	ck_assert_msg(set != NULL, "%s", errs.data);
+	ck_assert_uint_eq(set->n, 2);
+	const struct tfile *t = templates_find(set, "welcome");
+	ck_assert_ptr_nonnull(t);
+	ck_assert(t->has_front);
+	ck_assert_int_eq(t->body_line, 5);
+	ck_assert(!templates_find(set, "footer")->has_front);
+	const char ctx[] = "{\"name\":\"*Ada*\\nL\",\"boss\":\"b@example.com\",\"team\":\"Acme\"}";
+	struct rendered r;
+	char err[256];
+	ck_assert_int_eq(templates_render(set, t, ctx, strlen(ctx), AC_ESCAPE_MARKDOWN, &r, err,
+					  sizeof err),
+			 0);
+	ck_assert_str_eq(r.subject, "Hello *Ada* L"); /* text mode: no escaping, one line */
+	ck_assert_str_eq(r.cc, "a@example.com, b@example.com");
+	ck_assert_ptr_null(r.bcc);
+	ck_assert_str_eq(r.body, "Dear \\*Ada\\*\\\nL,\n-- Acme\n");
+	rendered_free(&r);
+	templates_free(set);
+	sb_free(&errs);
+}
+END_TEST
+
+START_TEST(errors_name_file_line_and_column)
+{
+	put("broken.md", "---\n"
+			 "subject: Hi\n"
+			 "---\n"
+			 "line one\n"
+			 "line two {{#open}}\n");
+	put("nosubject.md", "---\ncc: x@example.com\n---\nbody\n");
+	put("badkey.md", "---\nsubject: s\nfrom: me\n---\nbody\n");
+	put("unclosed.md", "---\nsubject: s\nbody\n");
+	put("badsubject.md", "---\nsubject: Hi {{/x}}\n---\nbody\n");
+	struct strbuf errs;
+	sb_init(&errs);
+	ck_assert_ptr_null(templates_load(&eng, dir, &errs));
+	char want[5][4400];
+	snprintf(want[0], sizeof want[0], "%s/broken.md:5:10:", dir);
+	snprintf(want[1], sizeof want[1], "%s/nosubject.md:2:1: front matter: subject is required",
+		 dir);
+	snprintf(want[2], sizeof want[2], "%s/badkey.md:3:1: front matter: unknown key from", dir);
+	snprintf(want[3], sizeof want[3], "%s/unclosed.md:1:1: front matter has no closing --- line",
+		 dir);
+	snprintf(want[4], sizeof want[4], "%s/badsubject.md:2:13:", dir);
+	for (int i = 0; i < 5; i++)
+		ck_assert_msg(strstr(errs.data, want[i]) != NULL, "missing '%s' in:\n%s", want[i],
+			      errs.data);
+	sb_free(&errs);
+}
+END_TEST
+
+START_TEST(file_without_front_matter_is_byte_for_byte)
+{
+	put("plain.md", "a {{x}}\n\nb");
+	struct strbuf errs;
+	sb_init(&errs);
+	char path[4200];
+	snprintf(path, sizeof path, "%s/plain.md", dir);
+	struct template_set *set = templates_load_file(&eng, path, dir, &errs);
+	ck_assert_msg(set != NULL, "%s", errs.data);
+	const struct tfile *t = templates_find_path(set, path);
+	struct rendered r;
+	char err[256];
+	ck_assert_int_eq(templates_render(set, t, "{\"x\":\"<y>\"}", 11, AC_ESCAPE_HTML, &r, err,
+					  sizeof err),
+			 0);
+	ck_assert_ptr_null(r.subject);
+	ck_assert_uint_eq(r.body_len, 14);
+	ck_assert_str_eq(r.body, "a &lt;y&gt;\n\nb");
+	rendered_free(&r);
+	templates_free(set);
+	sb_free(&errs);
+}
+END_TEST
+
+START_TEST(engine_abi_checked)
+{
+	ac_template_engine e = *eng.e;
+	char err[512];
+	e.abi_major = AC_TEMPLATE_ABI_MAJOR + 1;
+	ck_assert_int_eq(engine_check_abi(&e, "x.so", err, sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "x.so: template engine ABI 2.0 is not compatible"));
+	e = *eng.e;
+	e.render = NULL;
+	ck_assert_int_eq(engine_check_abi(&e, "x.so", err, sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "lacks the required field render"));
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("templates");
+	TCase *tc = tcase_create("core");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, front_matter_partials_and_render);
+	tcase_add_test(tc, errors_name_file_line_and_column);
+	tcase_add_test(tc, file_without_front_matter_is_byte_for_byte);
+	tcase_add_test(tc, engine_abi_checked);
+	suite_add_tcase(s, tc);
+	return tu_run(s);
+}
