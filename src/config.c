@@ -642,6 +642,21 @@ static void parse_routes(struct walk *w, struct config *c, yaml_node_t *n)
 	}
 }
 
+static void parse_outbox(struct walk *w, struct config *c, yaml_node_t *n)
+{
+	if (!is_map(w, n, "outbox"))
+		return;
+	static const char *const keys[] = {"concurrency", "connect_timeout", "timeout", NULL};
+	check_keys(w, n, "outbox", keys);
+	yaml_node_t *v;
+	if ((v = map_get(w, n, "concurrency")))
+		get_uint(w, v, "outbox.concurrency", 1, 1024, &c->outbox_concurrency);
+	if ((v = map_get(w, n, "connect_timeout")))
+		get_uint(w, v, "outbox.connect_timeout", 1, 600, &c->outbox_connect_timeout);
+	if ((v = map_get(w, n, "timeout")))
+		get_uint(w, v, "outbox.timeout", 1, 3600, &c->outbox_timeout);
+}
+
 static void parse_log(struct walk *w, struct config *c, yaml_node_t *n)
 {
 	if (!is_map(w, n, "log"))
@@ -661,7 +676,7 @@ static void parse_root(struct walk *w, struct config *c, yaml_node_t *root)
 {
 	static const char *const keys[] = {"listen",	 "store",     "livekit",	 "limits",
 					   "plugins",	 "plugin_dir", "templates",	 "template_engine",
-					   "routes",	 "log",	       NULL};
+					   "routes",	 "log",	       "outbox",	 NULL};
 	check_keys(w, root, "", keys);
 	yaml_node_t *v = map_get(w, root, "listen");
 	if (v)
@@ -683,6 +698,8 @@ static void parse_root(struct walk *w, struct config *c, yaml_node_t *root)
 		c->template_engine = get_str(w, v, "template_engine");
 	if ((v = map_get(w, root, "log")))
 		parse_log(w, c, v);
+	if ((v = map_get(w, root, "outbox")))
+		parse_outbox(w, c, v);
 	parse_plugins(w, c, map_get(w, root, "plugins"));
 	parse_routes(w, c, map_get(w, root, "routes"));
 }
@@ -716,6 +733,9 @@ struct config *config_load(const char *file, struct strbuf *errs)
 	c->read_timeout = DEFAULT_READ_TIMEOUT;
 	c->max_connections = DEFAULT_CONNECTIONS;
 	c->store_sync_full = 1;
+	c->outbox_concurrency = DEFAULT_OUTBOX_CONCURRENCY;
+	c->outbox_connect_timeout = DEFAULT_OUTBOX_CONNECT_TIMEOUT;
+	c->outbox_timeout = DEFAULT_OUTBOX_TIMEOUT;
 	c->log_level = AC_LOG_INFO;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	c->threads = ncpu > 0 ? (unsigned)ncpu : 2;

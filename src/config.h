@@ -48,6 +48,9 @@ struct config {
 	unsigned read_timeout;
 	unsigned max_connections;
 	unsigned threads;
+	unsigned outbox_concurrency;
+	unsigned outbox_connect_timeout;
+	unsigned outbox_timeout;
 	char *plugin_dir;
 	char *templates_dir;   /* NULL: the stock folder */
 	char *template_engine; /* NULL: "mustache" */
@@ -62,6 +65,9 @@ struct config {
 #define DEFAULT_READ_TIMEOUT 10
 #define DEFAULT_CONNECTIONS 1024
 #define DEFAULT_LEEWAY 60
+#define DEFAULT_OUTBOX_CONCURRENCY 32
+#define DEFAULT_OUTBOX_CONNECT_TIMEOUT 5
+#define DEFAULT_OUTBOX_TIMEOUT 30
 
 /* Loads and checks `file`. Returns the config, or NULL with one line per
  * error ("FILE:LINE: KEY: message") appended to errs. */

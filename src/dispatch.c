@@ -24,6 +24,7 @@
 
 #include "dispatch.h"
 #include "log.h"
+#include "outbox.h"
 #include "strbuf.h"
 
 #define BATCH_MAX 512
@@ -31,6 +32,16 @@
 #define MAX_DEPTH 8
 /* A timer whose callback failed is offered again after this long. */
 #define TIMER_RETRY_MS 5000
+/* Outcomes offered to plugins per pass. */
+#define NOTIFY_PER_PASS 64
+/* Backoff of a retried delivery: full jitter over base * 2^attempt, capped. */
+#define RETRY_BASE_MS 1000
+#define RETRY_CAP_MS (5 * 60 * 1000)
+#define RETRY_AFTER_MAX_S 3600
+#define DEFAULT_MAX_ATTEMPTS 10
+#define DEFAULT_MAX_AGE_MS (24LL * 3600 * 1000)
+/* On stop, how long requests in flight may take to finish. */
+#define OUTBOX_GRACE_MS 5000
 
 /* A plugin's handle on the host: which plugin, in which dispatcher. */
 struct ac_host {
@@ -73,6 +84,16 @@ struct dispatcher {
 	int cur_depth;
 	struct derived *emitted, **emitted_tail;
 	int64_t next_due_ms; /* 0: no timer pending */
+
+	/* The outbox. Results arrive from the delivery thread under mu. */
+	struct outbox *outbox;
+	struct outbox_conf oconf;
+	struct send_res *results, **results_tail;
+	unsigned inflight;	/* claimed and not yet answered */
+	int64_t next_send_ms;	/* 0: no pending row */
+	int notify_pending;	/* outcomes may be waiting for their plugins */
+	int no_claims;		/* stopping: send nothing new */
+	unsigned rand_state;
 };
 
 static int64_t now_ms(void)
@@ -207,6 +228,57 @@ static void svc_free(void *p)
 	free(p);
 }
 
+static int svc_outbox_enqueue(ac_host *h, const ac_request *req)
+{
+	if (!in_txn(h, "outbox_enqueue") || !req)
+		return -1;
+	const char *method = req->method ? req->method : "POST";
+	const char *why = NULL;
+	if (!req->url || (strncmp(req->url, "http://", 7) && strncmp(req->url, "https://", 8)))
+		why = "url must start with http:// or https://";
+	else if (!req->idempotency_key || !*req->idempotency_key ||
+		 strlen(req->idempotency_key) > 255)
+		why = "idempotency_key is required (1 to 255 bytes)";
+	else if (!*method || strspn(method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(method))
+		why = "method must be an upper-case HTTP method";
+	else if (req->body_len && !req->body)
+		why = "body_len without body";
+	if (why) {
+		svc_log(h, AC_LOG_ERROR, "outbox_enqueue refused: %s", why);
+		return -1;
+	}
+	json_t *hdrs = json_array();
+	for (const char *const *p = req->headers; p && *p; p++) {
+		if (!strchr(*p, ':') || strpbrk(*p, "\r\n")) {
+			svc_log(h, AC_LOG_ERROR, "outbox_enqueue refused: bad header line");
+			json_decref(hdrs);
+			return -1;
+		}
+		json_array_append_new(hdrs, json_string(*p));
+	}
+	char *hjson = json_dumps(hdrs, JSON_COMPACT);
+	json_decref(hdrs);
+	int64_t now = now_ms();
+	struct outbox_row r = {
+		.plugin = h->p->name,
+		.tag = req->tag,
+		.method = method,
+		.url = req->url,
+		.headers = hjson,
+		.body = req->body,
+		.body_len = req->body_len,
+		.idem_key = req->idempotency_key,
+		.max_attempts = req->max_attempts > 0 ? req->max_attempts : DEFAULT_MAX_ATTEMPTS,
+		.max_age_ms = req->max_age_ms > 0 ? req->max_age_ms : DEFAULT_MAX_AGE_MS,
+		.created_ms = now,
+	};
+	int rc = hjson ? store_outbox_add(h->d->store, &r) : -1;
+	free(hjson);
+	if (rc == 1 && (h->d->next_send_ms == 0 || now < h->d->next_send_ms))
+		h->d->next_send_ms = now;
+	return rc;
+}
+
 int render_with(struct template_ref *ref, const char *name, const char *ctx, size_t len,
 		ac_rendered *out, char *err, size_t errlen)
 {
@@ -274,6 +346,7 @@ const ac_host_services host_services = {
 	.host_free = svc_free,
 	.render = svc_render,
 	.render_free = svc_render_free,
+	.outbox_enqueue = svc_outbox_enqueue,
 };
 
 /* ---- running the chain -------------------------------------------------- */
@@ -461,11 +534,288 @@ static int fire_timer(void *ctx, const struct timer_row *t)
 	return store_release(d->store);
 }
 
-static void run_batch(struct dispatcher *d, struct job *jobs)
+/* The next timer and the next pending outbox row, read from the store: cheap
+ * (both are index lookups) and it also sees what the command line changed. */
+static void refresh_due(struct dispatcher *d)
+{
+	int64_t due;
+	d->next_due_ms = store_timer_next(d->store, &due) == 1 ? due : 0;
+	d->next_send_ms = store_outbox_next_due(d->store, &due) == 1 ? due : 0;
+}
+
+/* ---- the outbox, seen from the dispatcher ------------------------------- */
+
+/* Called on the delivery thread. */
+static void on_send_result(void *ctx, struct send_res *r)
+{
+	struct dispatcher *d = ctx;
+	r->next = NULL;
+	pthread_mutex_lock(&d->mu);
+	*d->results_tail = r;
+	d->results_tail = &r->next;
+	pthread_cond_signal(&d->cv);
+	pthread_mutex_unlock(&d->mu);
+}
+
+static unsigned next_rand(struct dispatcher *d)
+{
+	d->rand_state = d->rand_state * 1103515245u + 12345u;
+	return d->rand_state >> 8;
+}
+
+struct row_copy {
+	int attempts, max_attempts;
+	int64_t created_ms, max_age_ms;
+	char plugin[256];
+	int found;
+};
+
+static int copy_policy(void *ctx, const struct outbox_row *r)
+{
+	struct row_copy *c = ctx;
+	c->attempts = r->attempts;
+	c->max_attempts = r->max_attempts;
+	c->created_ms = r->created_ms;
+	c->max_age_ms = r->max_age_ms;
+	snprintf(c->plugin, sizeof c->plugin, "%s", r->plugin);
+	c->found = 1;
+	return 1;
+}
+
+/* Decides what one attempt means: done, again later, or dead. 408, 429,
+ * 5xx and network errors are worth another try; any other answer is the
+ * receiver's final word. */
+static int apply_result(struct dispatcher *d, const struct send_res *res, int64_t now)
+{
+	struct row_copy c = {0};
+	if (store_outbox_get(d->store, res->id, copy_policy, &c) < 0)
+		return -1;
+	if (!c.found)
+		return 0; /* cancelled and gone: nothing to record */
+	struct outbox_update u = {
+		.id = res->id,
+		.attempts = c.attempts + 1,
+		.last_status = res->status,
+		.last_error = res->error[0] ? res->error : NULL,
+		.last_body = res->body,
+		.last_body_len = res->body_len,
+	};
+	int ok = res->status >= 200 && res->status < 300;
+	int again = res->status == 0 || res->status == 408 || res->status == 429 ||
+		    res->status >= 500;
+	int64_t delay = 0;
+	if (!ok && again) {
+		int shift = u.attempts - 1 < 20 ? u.attempts - 1 : 20;
+		int64_t ceiling = (int64_t)RETRY_BASE_MS << shift;
+		if (ceiling > RETRY_CAP_MS)
+			ceiling = RETRY_CAP_MS;
+		delay = (int64_t)(next_rand(d) % (unsigned)(ceiling + 1));
+		if (res->retry_after >= 0) {
+			long ra = res->retry_after < RETRY_AFTER_MAX_S ? res->retry_after
+								       : RETRY_AFTER_MAX_S;
+			delay = (int64_t)ra * 1000;
+		}
+		if (u.attempts >= c.max_attempts || now + delay - c.created_ms >= c.max_age_ms)
+			again = 0;
+	}
+	char err[300];
+	if (ok) {
+		u.state = "done";
+		u.notify = 1;
+	} else if (again) {
+		u.state = "pending";
+		u.next_ms = now + delay;
+		if (d->next_send_ms == 0 || u.next_ms < d->next_send_ms)
+			d->next_send_ms = u.next_ms;
+	} else {
+		u.state = "dead";
+		u.notify = 1;
+		if (!u.last_error) {
+			snprintf(err, sizeof err, "HTTP %d", res->status);
+			u.last_error = err;
+		}
+	}
+	char id[24], st[8], at[8];
+	snprintf(id, sizeof id, "%lld", (long long)res->id);
+	snprintf(st, sizeof st, "%d", res->status);
+	snprintf(at, sizeof at, "%d", u.attempts);
+	log_fields(ok ? AC_LOG_DEBUG : AC_LOG_WARN, "delivery attempt", "outbox_id", id, "plugin",
+		   c.plugin, "status", st, "attempt", at, "result", u.state, "error",
+		   res->error[0] ? res->error : NULL, NULL);
+	if (u.notify)
+		d->notify_pending = 1;
+	return store_outbox_update(d->store, &u);
+}
+
+struct outcome {
+	int64_t id;
+	char *plugin, *tag, *idem, *error, *body;
+	size_t body_len;
+	int status, attempts, ok;
+};
+
+struct outcomes {
+	struct outcome o[NOTIFY_PER_PASS];
+	int n;
+};
+
+static char *dup_or_empty(const char *s)
+{
+	return strdup(s ? s : "");
+}
+
+static int copy_outcome(void *ctx, const struct outbox_row *r)
+{
+	struct outcomes *oc = ctx;
+	struct outcome *o = &oc->o[oc->n++];
+	o->id = r->id;
+	o->plugin = dup_or_empty(r->plugin);
+	o->tag = dup_or_empty(r->tag);
+	o->idem = dup_or_empty(r->idem_key);
+	o->error = dup_or_empty(r->last_error);
+	o->body = malloc(r->last_body_len + 1);
+	if (o->body) {
+		if (r->last_body_len)
+			memcpy(o->body, r->last_body, r->last_body_len);
+		o->body[r->last_body_len] = '\0';
+	}
+	o->body_len = r->last_body_len;
+	o->status = r->last_status;
+	o->attempts = r->attempts;
+	o->ok = !strcmp(r->state, "done");
+	return oc->n == NOTIFY_PER_PASS;
+}
+
+/* Hands settled rows to the plugins that enqueued them, each inside a
+ * savepoint with the clearing of its notify flag. */
+static void deliver_outcomes(struct dispatcher *d)
+{
+	struct outcomes oc;
+	oc.n = 0;
+	int n = store_outbox_notify_due(d->store, NOTIFY_PER_PASS, copy_outcome, &oc);
+	d->notify_pending = n == NOTIFY_PER_PASS;
+	for (int i = 0; i < oc.n; i++) {
+		struct outcome *o = &oc.o[i];
+		size_t idx = d->nplugins;
+		for (size_t k = 0; k < d->nplugins; k++)
+			if (!strcmp(d->plugins[k].name, o->plugin))
+				idx = k;
+		if (idx == d->nplugins || !o->body)
+			goto next; /* not loaded now: keep it for when it is */
+		struct plugin *p = &d->plugins[idx];
+		if (!PLUGIN_HAS(p->d, on_delivery)) {
+			store_outbox_notified(d->store, o->id);
+			goto next;
+		}
+		if (store_savepoint(d->store))
+			goto next;
+		ac_delivery del = {
+			.tag = o->tag,
+			.idempotency_key = o->idem,
+			.status = o->status,
+			.body = o->body,
+			.body_len = o->body_len,
+			.attempts = o->attempts,
+			.ok = o->ok,
+			.error = o->error,
+		};
+		d->in_callback = 1;
+		d->cur_depth = 0;
+		int rc = p->d->on_delivery(p->state, &del);
+		d->in_callback = 0;
+		struct derived *out = take_emitted(d);
+		char err[768] = "";
+		if (rc == 0) {
+			size_t *chain = all_chain(d);
+			ac_event parent = {.route = "", .type = "delivery", .id = o->idem,
+					   .received_ms = now_ms(), .request_id = ""};
+			rc = chain ? run_derived(d, chain, d->nplugins, idx + 1, &parent, out, err,
+						 sizeof err)
+				   : -1;
+			out = NULL;
+			free(chain);
+		}
+		free_derived(out);
+		if (rc == 0 && store_outbox_notified(d->store, o->id) == 0) {
+			store_release(d->store);
+		} else {
+			store_rollback_to(d->store);
+			log_fields(AC_LOG_ERROR, "delivery outcome refused by the plugin; offered again later",
+				   "plugin", p->name, "key", o->idem, "error", *err ? err : NULL, NULL);
+		}
+	next:
+		free(o->plugin);
+		free(o->tag);
+		free(o->idem);
+		free(o->error);
+		free(o->body);
+	}
+}
+
+struct claim {
+	struct dispatcher *d;
+	struct send_req *head, **tail;
+	int n;
+};
+
+static int claim_row(void *ctx, const struct outbox_row *r)
+{
+	struct claim *c = ctx;
+	char err[200];
+	struct send_req *req =
+		send_req_new(r->id, r->method, r->url, r->headers, r->body, r->body_len, err,
+			     sizeof err);
+	if (!req) {
+		log_fields(AC_LOG_ERROR, "outbox row cannot be sent", "error", err, NULL);
+		return 0;
+	}
+	*c->tail = req;
+	c->tail = &req->next;
+	c->n++;
+	return 0;
+}
+
+static void free_reqs(struct send_req *r)
+{
+	while (r) {
+		struct send_req *next = r->next;
+		send_req_free(r);
+		r = next;
+	}
+}
+
+static void free_results(struct send_res *r)
+{
+	while (r) {
+		struct send_res *next = r->next;
+		send_res_free(r);
+		r = next;
+	}
+}
+
+/* Puts results back at the head of the queue after a failed commit. */
+static void requeue_results(struct dispatcher *d, struct send_res *r)
+{
+	if (!r)
+		return;
+	struct send_res *last = r;
+	while (last->next)
+		last = last->next;
+	pthread_mutex_lock(&d->mu);
+	last->next = d->results;
+	d->results = r;
+	if (d->results_tail == &d->results)
+		d->results_tail = &last->next;
+	pthread_mutex_unlock(&d->mu);
+}
+
+static void run_batch(struct dispatcher *d, struct job *jobs, struct send_res *results)
 {
 	int64_t now = now_ms();
 	int want_timers = d->next_due_ms && d->next_due_ms <= now;
-	if (!jobs && !want_timers && d->store_ok)
+	int want_send = d->outbox && !d->no_claims && d->next_send_ms && d->next_send_ms <= now &&
+			d->inflight < d->oconf.concurrency;
+	if (!jobs && !results && !want_timers && !want_send && !d->notify_pending && d->store_ok)
 		return;
 
 	if (store_begin(d->store)) {
@@ -476,14 +826,30 @@ static void run_batch(struct dispatcher *d, struct job *jobs)
 			j->status = 503;
 			j->result = "store unavailable";
 		}
+		requeue_results(d, results);
 		return;
 	}
 	for (struct job *j = jobs; j; j = j->next)
 		process_job(d, j);
+	int answered = 0;
+	for (struct send_res *r = results; r; r = r->next, answered++)
+		if (apply_result(d, r, now))
+			log_fields(AC_LOG_ERROR, "store: cannot record a delivery", "error",
+				   store_errmsg(d->store), NULL);
+	if (d->notify_pending)
+		deliver_outcomes(d);
 	if (want_timers && store_timers_due(d->store, now, TIMERS_PER_PASS, fire_timer, d) < 0)
 		log_fields(AC_LOG_ERROR, "store: timers failed", "error", store_errmsg(d->store),
 			   NULL);
+	struct claim claim = {d, NULL, &claim.head, 0};
+	unsigned room = d->oconf.concurrency - (d->inflight - (unsigned)answered);
+	if (d->outbox && !d->no_claims && d->next_send_ms && d->next_send_ms <= now && room > 0 &&
+	    store_outbox_claim(d->store, now, (int)room, claim_row, &claim) < 0)
+		log_fields(AC_LOG_ERROR, "store: cannot claim outbox rows", "error",
+			   store_errmsg(d->store), NULL);
 	if (store_commit(d->store)) {
+		free_reqs(claim.head);
+		requeue_results(d, results);
 		log_fields(AC_LOG_ERROR, "store: commit failed; answering 503", "error",
 			   store_errmsg(d->store), NULL);
 		d->store_ok = 0;
@@ -496,9 +862,14 @@ static void run_batch(struct dispatcher *d, struct job *jobs)
 		return;
 	}
 	d->store_ok = 1;
-	int64_t due;
-	int has = store_timer_next(d->store, &due);
-	d->next_due_ms = has == 1 ? due : 0;
+	free_results(results);
+	d->inflight = d->inflight - (unsigned)answered + (unsigned)claim.n;
+	for (struct send_req *r = claim.head; r;) {
+		struct send_req *next = r->next;
+		outbox_submit(d->outbox, r);
+		r = next;
+	}
+	refresh_due(d);
 }
 
 static void *dispatch_main(void *arg)
@@ -506,21 +877,28 @@ static void *dispatch_main(void *arg)
 	struct dispatcher *d = arg;
 	for (;;) {
 		pthread_mutex_lock(&d->mu);
+		int idle = 0;
 		for (;;) {
-			if (d->head || !d->running)
+			if (d->head || d->results || !d->running)
 				break;
 			int64_t now = now_ms();
-			if (d->next_due_ms && d->next_due_ms <= now)
-				break;
-			/* Wake at least once a second: the heartbeat /healthz reads,
-			 * and a retry of the store after a failure. */
 			int64_t until = now + 1000;
 			if (d->next_due_ms && d->next_due_ms < until)
 				until = d->next_due_ms;
+			if (d->next_send_ms && d->inflight < d->oconf.concurrency && !d->no_claims &&
+			    d->next_send_ms < until)
+				until = d->next_send_ms;
+			if (until <= now)
+				break;
+			/* Wake at least once a second: the heartbeat /healthz
+			 * reads, a retry of the store after a failure, and rows
+			 * the command line made due. */
 			struct timespec ts = {.tv_sec = until / 1000,
 					      .tv_nsec = (long)(until % 1000) * 1000000};
-			if (pthread_cond_timedwait(&d->cv, &d->mu, &ts) == ETIMEDOUT)
+			if (pthread_cond_timedwait(&d->cv, &d->mu, &ts) == ETIMEDOUT) {
+				idle = !d->head && !d->results;
 				break;
+			}
 		}
 		struct job *batch = d->head, *last = NULL;
 		size_t n = 0;
@@ -534,7 +912,10 @@ static void *dispatch_main(void *arg)
 		} else {
 			batch = NULL;
 		}
-		int stop = !d->running && !d->head;
+		struct send_res *results = d->results;
+		d->results = NULL;
+		d->results_tail = &d->results;
+		int stop = !d->running && !d->head && !d->results;
 		pthread_mutex_unlock(&d->mu);
 
 		d->heartbeat_ms = now_ms();
@@ -544,7 +925,11 @@ static void *dispatch_main(void *arg)
 				log_fields(AC_LOG_INFO, "store: writable again", NULL);
 			}
 		}
-		run_batch(d, batch);
+		if (idle && d->store_ok) {
+			refresh_due(d);
+			d->notify_pending = 1;
+		}
+		run_batch(d, batch, results);
 		for (struct job *j = batch; j;) {
 			struct job *next = j->next;
 			j->next = NULL;
@@ -575,6 +960,17 @@ struct dispatcher *dispatcher_new(const struct config *cfg, struct store *store,
 	d->nplugins = nplugins;
 	d->store_ok = 1;
 	d->emitted_tail = &d->emitted;
+	d->results_tail = &d->results;
+	d->oconf = (struct outbox_conf){cfg->outbox_concurrency, cfg->outbox_connect_timeout,
+					cfg->outbox_timeout};
+	d->rand_state = (unsigned)now_ms() ^ (unsigned)(uintptr_t)d;
+	d->notify_pending = 1;
+	/* Rows in flight when the last process died go out again, with the
+	 * same idempotency key, so the receiver can drop a repeat. */
+	if (store_begin(store) == 0) {
+		if (store_outbox_requeue_inflight(store) || store_commit(store))
+			store_rollback(store);
+	}
 	d->hosts = calloc(nplugins ? nplugins : 1, sizeof *d->hosts);
 	pthread_mutex_init(&d->mu, NULL);
 	pthread_condattr_t ca;
@@ -592,18 +988,24 @@ struct dispatcher *dispatcher_new(const struct config *cfg, struct store *store,
 			   plugins[i].d->version ? plugins[i].d->version : "", "file",
 			   plugins[i].file, NULL);
 	}
-	int64_t due;
-	if (store_timer_next(store, &due) == 1)
-		d->next_due_ms = due;
+	refresh_due(d);
 	return d;
 }
 
 int dispatcher_start(struct dispatcher *d)
 {
+	char err[256];
+	d->outbox = outbox_start(&d->oconf, on_send_result, d, err, sizeof err);
+	if (!d->outbox) {
+		log_fields(AC_LOG_ERROR, "cannot start the delivery thread", "error", err, NULL);
+		return -1;
+	}
 	d->running = 1;
 	d->heartbeat_ms = now_ms();
 	if (pthread_create(&d->thread, NULL, dispatch_main, d)) {
 		d->running = 0;
+		outbox_stop(d->outbox, 0);
+		d->outbox = NULL;
 		return -1;
 	}
 	d->started = 1;
@@ -633,6 +1035,14 @@ void dispatcher_submit(struct dispatcher *d, struct job *j)
 void dispatcher_stop(struct dispatcher *d)
 {
 	if (d->started) {
+		/* Claim nothing new; give the requests in flight a moment to
+		 * finish so their results are recorded; the dispatcher then
+		 * commits what it holds. */
+		pthread_mutex_lock(&d->mu);
+		d->no_claims = 1;
+		pthread_mutex_unlock(&d->mu);
+		outbox_stop(d->outbox, OUTBOX_GRACE_MS);
+		d->outbox = NULL;
 		pthread_mutex_lock(&d->mu);
 		d->running = 0;
 		pthread_cond_signal(&d->cv);
@@ -650,6 +1060,7 @@ void dispatcher_free(struct dispatcher *d)
 	for (size_t i = 0; i < d->nplugins; i++)
 		plugin_unload(&d->plugins[i]);
 	free_derived(d->emitted);
+	free_results(d->results);
 	free(d->hosts);
 	pthread_mutex_destroy(&d->mu);
 	pthread_cond_destroy(&d->cv);

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "config.h"
 #include "dispatch.h"
 #include "http.h"
@@ -628,6 +630,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	argv[1] = argv[0];
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (!strcmp(cmd, "serve"))
 		return cmd_serve(argc - 1, argv + 1);
 	if (!strcmp(cmd, "check"))

@@ -46,6 +46,45 @@ struct journal_row {
 	int64_t received_ms;
 };
 
+/* One outbox row. Strings are borrowed from the store for the callback. */
+struct outbox_row {
+	int64_t id;
+	const char *plugin;
+	const char *tag;
+	const char *method;
+	const char *url;
+	const char *headers; /* JSON array of "Name: value" strings */
+	const char *body;
+	size_t body_len;
+	const char *idem_key;
+	const char *state; /* pending, inflight, done, dead */
+	int attempts;
+	int max_attempts;
+	int64_t max_age_ms;
+	int64_t created_ms;
+	int64_t next_ms;
+	int last_status;
+	const char *last_error;
+	const char *last_body;
+	size_t last_body_len;
+	int notify; /* the outcome still has to reach the plugin */
+};
+
+/* How a delivery attempt ended, written back by the dispatcher. */
+struct outbox_update {
+	int64_t id;
+	const char *state;
+	int attempts;
+	int64_t next_ms;
+	int last_status;
+	const char *last_error;
+	const char *last_body;
+	size_t last_body_len;
+	int notify;
+};
+
+typedef int (*outbox_cb)(void *ctx, const struct outbox_row *r);
+
 struct store_ops {
 	void (*close)(struct store *s);
 	int (*begin)(struct store *s);
@@ -72,6 +111,29 @@ struct store_ops {
 	/* Walks the chain from the start, recomputing every hash. 0 when it
 	 * holds; otherwise -1 with the first bad record named in err. */
 	int (*audit_verify)(struct store *s, int64_t *count, char *err, size_t errlen);
+	/* Outbox. add: 1 added, 0 the plugin's key exists, -1 error. */
+	int (*outbox_add)(struct store *s, const struct outbox_row *r);
+	/* Marks up to `limit` due pending rows in flight and hands each to cb. */
+	int (*outbox_claim)(struct store *s, int64_t now_ms, int limit, outbox_cb cb, void *ctx);
+	int (*outbox_update)(struct store *s, const struct outbox_update *u);
+	/* Earliest next_ms of a pending row: 1 and *due, 0 none, -1 error. */
+	int (*outbox_next_due)(struct store *s, int64_t *due_ms);
+	/* After a crash: rows left in flight go back to pending, due now. */
+	int (*outbox_requeue_inflight)(struct store *s);
+	/* Rows whose outcome has not reached their plugin yet. */
+	int (*outbox_notify_due)(struct store *s, int limit, outbox_cb cb, void *ctx);
+	/* Pages through rows by id (state NULL: any), for the command line. */
+	int (*outbox_list)(struct store *s, const char *state, int64_t after_id, int limit,
+			   outbox_cb cb, void *ctx);
+	int (*outbox_get)(struct store *s, int64_t id, outbox_cb cb, void *ctx);
+	/* The row's outcome reached its plugin. */
+	int (*outbox_notified)(struct store *s, int64_t id);
+	/* Operator actions: 1 done, 0 the row is not in a state that allows it. */
+	int (*outbox_retry)(struct store *s, int64_t id, int64_t now_ms);
+	int (*outbox_cancel)(struct store *s, int64_t id);
+	/* Counts rows per state: pending, inflight, done, dead. */
+	int (*outbox_counts)(struct store *s, int64_t counts[4]);
+
 	/* A cheap write and commit, to tell whether the store is writable. */
 	int (*probe)(struct store *s);
 	const char *(*errmsg)(struct store *s);
@@ -110,6 +172,18 @@ void audit_hash(const unsigned char prev[SHA256_LEN], int64_t seq, const struct 
 #define store_timers_due(s, ...) ((s)->ops->timers_due((s), __VA_ARGS__))
 #define store_audit_append(s, ...) ((s)->ops->audit_append((s), __VA_ARGS__))
 #define store_audit_verify(s, ...) ((s)->ops->audit_verify((s), __VA_ARGS__))
+#define store_outbox_add(s, ...) ((s)->ops->outbox_add((s), __VA_ARGS__))
+#define store_outbox_claim(s, ...) ((s)->ops->outbox_claim((s), __VA_ARGS__))
+#define store_outbox_update(s, ...) ((s)->ops->outbox_update((s), __VA_ARGS__))
+#define store_outbox_next_due(s, ...) ((s)->ops->outbox_next_due((s), __VA_ARGS__))
+#define store_outbox_requeue_inflight(s) ((s)->ops->outbox_requeue_inflight(s))
+#define store_outbox_notify_due(s, ...) ((s)->ops->outbox_notify_due((s), __VA_ARGS__))
+#define store_outbox_list(s, ...) ((s)->ops->outbox_list((s), __VA_ARGS__))
+#define store_outbox_get(s, ...) ((s)->ops->outbox_get((s), __VA_ARGS__))
+#define store_outbox_notified(s, ...) ((s)->ops->outbox_notified((s), __VA_ARGS__))
+#define store_outbox_retry(s, ...) ((s)->ops->outbox_retry((s), __VA_ARGS__))
+#define store_outbox_cancel(s, ...) ((s)->ops->outbox_cancel((s), __VA_ARGS__))
+#define store_outbox_counts(s, ...) ((s)->ops->outbox_counts((s), __VA_ARGS__))
 #define store_probe(s) ((s)->ops->probe(s))
 #define store_errmsg(s) ((s)->ops->errmsg(s))
 

@@ -51,7 +51,35 @@ static const char schema[] =
 	" detail TEXT,"
 	" prev TEXT NOT NULL,"
 	" hash TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS outbox("
+	" id INTEGER PRIMARY KEY,"
+	" plugin TEXT NOT NULL,"
+	" tag TEXT,"
+	" method TEXT NOT NULL,"
+	" url TEXT NOT NULL,"
+	" headers TEXT NOT NULL,"
+	" body BLOB NOT NULL,"
+	" idem_key TEXT NOT NULL,"
+	" state TEXT NOT NULL,"
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" max_attempts INTEGER NOT NULL,"
+	" max_age_ms INTEGER NOT NULL,"
+	" created_ms INTEGER NOT NULL,"
+	" next_ms INTEGER NOT NULL,"
+	" last_status INTEGER NOT NULL DEFAULT 0,"
+	" last_error TEXT,"
+	" last_body BLOB,"
+	" notify INTEGER NOT NULL DEFAULT 0,"
+	" UNIQUE(plugin, idem_key));"
+	"CREATE INDEX IF NOT EXISTS outbox_due ON outbox(next_ms) WHERE state = 'pending';"
+	"CREATE INDEX IF NOT EXISTS outbox_notify ON outbox(id) WHERE notify = 1;"
+	"CREATE INDEX IF NOT EXISTS outbox_state ON outbox(state, id);"
 	"INSERT OR IGNORE INTO meta(k, v) VALUES('schema', '1');";
+
+#define OUTBOX_COLS                                                                                \
+	"SELECT id, plugin, tag, method, url, headers, body, idem_key, state, attempts,"           \
+	" max_attempts, max_age_ms, created_ms, next_ms, last_status, last_error, last_body,"      \
+	" notify FROM outbox"
 
 enum {
 	Q_BEGIN,
@@ -70,6 +98,20 @@ enum {
 	Q_AUDIT_HEAD,
 	Q_AUDIT_ADD,
 	Q_PROBE,
+	Q_OUTBOX_ADD,
+	Q_OUTBOX_DUE,
+	Q_OUTBOX_MARK,
+	Q_OUTBOX_UPDATE,
+	Q_OUTBOX_NEXT,
+	Q_OUTBOX_REQUEUE,
+	Q_OUTBOX_NOTIFY,
+	Q_OUTBOX_LIST,
+	Q_OUTBOX_LIST_STATE,
+	Q_OUTBOX_GET,
+	Q_OUTBOX_COUNTS,
+	Q_OUTBOX_NOTIFIED,
+	Q_OUTBOX_RETRY,
+	Q_OUTBOX_CANCEL,
 	Q_COUNT
 };
 
@@ -96,6 +138,28 @@ static const char *const sql[Q_COUNT] = {
 	[Q_AUDIT_ADD] = "INSERT INTO audit(seq, ts_ms, actor, kind, subject, request_id, detail,"
 			" prev, hash) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[Q_PROBE] = "UPDATE meta SET v = v WHERE k = 'schema'",
+	[Q_OUTBOX_ADD] = "INSERT INTO outbox(plugin, tag, method, url, headers, body, idem_key, state,"
+			 " max_attempts, max_age_ms, created_ms, next_ms)"
+			 " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10, ?10)"
+			 " ON CONFLICT DO NOTHING",
+	[Q_OUTBOX_DUE] = OUTBOX_COLS " WHERE state = 'pending' AND next_ms <= ?1"
+				     " ORDER BY next_ms LIMIT ?2",
+	[Q_OUTBOX_MARK] = "UPDATE outbox SET state = 'inflight' WHERE id = ?1",
+	[Q_OUTBOX_UPDATE] = "UPDATE outbox SET state = ?2, attempts = ?3, next_ms = ?4,"
+			    " last_status = ?5, last_error = ?6, last_body = ?7, notify = ?8"
+			    " WHERE id = ?1",
+	[Q_OUTBOX_NEXT] = "SELECT min(next_ms) FROM outbox WHERE state = 'pending'",
+	[Q_OUTBOX_REQUEUE] = "UPDATE outbox SET state = 'pending' WHERE state = 'inflight'",
+	[Q_OUTBOX_NOTIFY] = OUTBOX_COLS " WHERE notify = 1 ORDER BY id LIMIT ?1",
+	[Q_OUTBOX_LIST] = OUTBOX_COLS " WHERE id > ?1 ORDER BY id LIMIT ?2",
+	[Q_OUTBOX_LIST_STATE] = OUTBOX_COLS " WHERE state = ?3 AND id > ?1 ORDER BY id LIMIT ?2",
+	[Q_OUTBOX_GET] = OUTBOX_COLS " WHERE id = ?1",
+	[Q_OUTBOX_COUNTS] = "SELECT state, count(*) FROM outbox GROUP BY state",
+	[Q_OUTBOX_NOTIFIED] = "UPDATE outbox SET notify = 0 WHERE id = ?1",
+	[Q_OUTBOX_RETRY] = "UPDATE outbox SET state = 'pending', attempts = 0, next_ms = ?2,"
+			   " created_ms = ?2, notify = 0 WHERE id = ?1 AND state = 'dead'",
+	[Q_OUTBOX_CANCEL] = "UPDATE outbox SET state = 'dead', last_error = 'cancelled by operator',"
+			    " notify = 1 WHERE id = ?1 AND state = 'pending'",
 };
 
 struct sqlite_store {
@@ -418,6 +482,207 @@ static int sq_audit_verify(struct store *s, int64_t *count, char *err, size_t er
 	return bad ? -1 : 0;
 }
 
+/* ---- outbox ------------------------------------------------------------- */
+
+static int sq_outbox_add(struct store *s, const struct outbox_row *r)
+{
+	sqlite3_stmt *st = stmt(s, Q_OUTBOX_ADD);
+	sqlite3_bind_text(st, 1, r->plugin, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, r->tag, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, r->method, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, r->url, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, r->headers, -1, SQLITE_STATIC);
+	sqlite3_bind_blob64(st, 6, r->body_len ? r->body : "", r->body_len, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, r->idem_key, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 8, r->max_attempts);
+	sqlite3_bind_int64(st, 9, r->max_age_ms);
+	sqlite3_bind_int64(st, 10, r->created_ms);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return -1;
+	return sqlite3_changes(DB(s)) > 0 ? 1 : 0;
+}
+
+static void row_from(sqlite3_stmt *st, struct outbox_row *r)
+{
+	r->id = sqlite3_column_int64(st, 0);
+	r->plugin = (const char *)sqlite3_column_text(st, 1);
+	r->tag = (const char *)sqlite3_column_text(st, 2);
+	r->method = (const char *)sqlite3_column_text(st, 3);
+	r->url = (const char *)sqlite3_column_text(st, 4);
+	r->headers = (const char *)sqlite3_column_text(st, 5);
+	r->body = sqlite3_column_blob(st, 6);
+	r->body_len = (size_t)sqlite3_column_bytes(st, 6);
+	r->idem_key = (const char *)sqlite3_column_text(st, 7);
+	r->state = (const char *)sqlite3_column_text(st, 8);
+	r->attempts = sqlite3_column_int(st, 9);
+	r->max_attempts = sqlite3_column_int(st, 10);
+	r->max_age_ms = sqlite3_column_int64(st, 11);
+	r->created_ms = sqlite3_column_int64(st, 12);
+	r->next_ms = sqlite3_column_int64(st, 13);
+	r->last_status = sqlite3_column_int(st, 14);
+	r->last_error = (const char *)sqlite3_column_text(st, 15);
+	r->last_body = sqlite3_column_blob(st, 16);
+	r->last_body_len = (size_t)sqlite3_column_bytes(st, 16);
+	r->notify = sqlite3_column_int(st, 17);
+}
+
+/* Steps a prepared row query, handing each row to cb. Returns the count,
+ * or -1. The callback must not write to the outbox (the cursor is open). */
+static int each_row(sqlite3_stmt *st, outbox_cb cb, void *ctx)
+{
+	int rc, n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct outbox_row r;
+		row_from(st, &r);
+		n++;
+		if (cb && cb(ctx, &r))
+			break;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? n : -1;
+}
+
+struct claim_ctx {
+	outbox_cb cb;
+	void *ctx;
+	int64_t ids[256];
+	int n;
+};
+
+static int claim_one(void *c, const struct outbox_row *r)
+{
+	struct claim_ctx *cc = c;
+	cc->ids[cc->n++] = r->id;
+	return cc->cb(cc->ctx, r);
+}
+
+static int sq_outbox_claim(struct store *s, int64_t now_ms, int limit, outbox_cb cb, void *ctx)
+{
+	struct claim_ctx cc = {.cb = cb, .ctx = ctx};
+	if (limit > 256)
+		limit = 256;
+	sqlite3_stmt *st = stmt(s, Q_OUTBOX_DUE);
+	sqlite3_bind_int64(st, 1, now_ms);
+	sqlite3_bind_int(st, 2, limit);
+	int n = each_row(st, claim_one, &cc);
+	if (n < 0)
+		return -1;
+	for (int i = 0; i < cc.n; i++) {
+		st = stmt(s, Q_OUTBOX_MARK);
+		sqlite3_bind_int64(st, 1, cc.ids[i]);
+		int rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			return -1;
+	}
+	return cc.n;
+}
+
+static int sq_outbox_update(struct store *s, const struct outbox_update *u)
+{
+	sqlite3_stmt *st = stmt(s, Q_OUTBOX_UPDATE);
+	sqlite3_bind_int64(st, 1, u->id);
+	sqlite3_bind_text(st, 2, u->state, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, u->attempts);
+	sqlite3_bind_int64(st, 4, u->next_ms);
+	sqlite3_bind_int(st, 5, u->last_status);
+	sqlite3_bind_text(st, 6, u->last_error, -1, SQLITE_STATIC);
+	if (u->last_body)
+		sqlite3_bind_blob64(st, 7, u->last_body, u->last_body_len, SQLITE_STATIC);
+	sqlite3_bind_int(st, 8, u->notify);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int sq_outbox_next_due(struct store *s, int64_t *due_ms)
+{
+	sqlite3_stmt *st = stmt(s, Q_OUTBOX_NEXT);
+	int rc = sqlite3_step(st), found = 0;
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		*due_ms = sqlite3_column_int64(st, 0);
+		found = 1;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? found : -1;
+}
+
+static int sq_outbox_requeue_inflight(struct store *s)
+{
+	return exec1(s, Q_OUTBOX_REQUEUE);
+}
+
+static int sq_outbox_notify_due(struct store *s, int limit, outbox_cb cb, void *ctx)
+{
+	sqlite3_stmt *st = stmt(s, Q_OUTBOX_NOTIFY);
+	sqlite3_bind_int(st, 1, limit);
+	return each_row(st, cb, ctx);
+}
+
+static int sq_outbox_list(struct store *s, const char *state, int64_t after_id, int limit,
+			  outbox_cb cb, void *ctx)
+{
+	sqlite3_stmt *st = stmt(s, state ? Q_OUTBOX_LIST_STATE : Q_OUTBOX_LIST);
+	sqlite3_bind_int64(st, 1, after_id);
+	sqlite3_bind_int(st, 2, limit);
+	if (state)
+		sqlite3_bind_text(st, 3, state, -1, SQLITE_STATIC);
+	return each_row(st, cb, ctx);
+}
+
+static int sq_outbox_get(struct store *s, int64_t id, outbox_cb cb, void *ctx)
+{
+	sqlite3_stmt *st = stmt(s, Q_OUTBOX_GET);
+	sqlite3_bind_int64(st, 1, id);
+	return each_row(st, cb, ctx);
+}
+
+static int sq_outbox_counts(struct store *s, int64_t counts[4])
+{
+	static const char *const names[] = {"pending", "inflight", "done", "dead"};
+	memset(counts, 0, 4 * sizeof *counts);
+	sqlite3_stmt *st = stmt(s, Q_OUTBOX_COUNTS);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *state = (const char *)sqlite3_column_text(st, 0);
+		for (int i = 0; i < 4; i++)
+			if (state && !strcmp(state, names[i]))
+				counts[i] = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int change1(struct store *s, int which, int64_t id, int64_t arg)
+{
+	sqlite3_stmt *st = stmt(s, which);
+	sqlite3_bind_int64(st, 1, id);
+	if (which == Q_OUTBOX_RETRY)
+		sqlite3_bind_int64(st, 2, arg);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return -1;
+	return sqlite3_changes(DB(s)) > 0 ? 1 : 0;
+}
+
+static int sq_outbox_notified(struct store *s, int64_t id)
+{
+	return change1(s, Q_OUTBOX_NOTIFIED, id, 0) < 0 ? -1 : 0;
+}
+
+static int sq_outbox_retry(struct store *s, int64_t id, int64_t now_ms)
+{
+	return change1(s, Q_OUTBOX_RETRY, id, now_ms);
+}
+
+static int sq_outbox_cancel(struct store *s, int64_t id)
+{
+	return change1(s, Q_OUTBOX_CANCEL, id, 0);
+}
+
 static int sq_probe(struct store *s)
 {
 	if (sq_begin(s))
@@ -451,6 +716,18 @@ static const struct store_ops sqlite_ops = {
 	.timers_due = sq_timers_due,
 	.audit_append = sq_audit_append,
 	.audit_verify = sq_audit_verify,
+	.outbox_add = sq_outbox_add,
+	.outbox_claim = sq_outbox_claim,
+	.outbox_update = sq_outbox_update,
+	.outbox_next_due = sq_outbox_next_due,
+	.outbox_requeue_inflight = sq_outbox_requeue_inflight,
+	.outbox_notify_due = sq_outbox_notify_due,
+	.outbox_list = sq_outbox_list,
+	.outbox_get = sq_outbox_get,
+	.outbox_counts = sq_outbox_counts,
+	.outbox_notified = sq_outbox_notified,
+	.outbox_retry = sq_outbox_retry,
+	.outbox_cancel = sq_outbox_cancel,
 	.probe = sq_probe,
 	.errmsg = sq_errmsg,
 };

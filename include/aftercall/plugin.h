@@ -58,7 +58,7 @@ extern "C" {
 /* The ABI this header describes. A host accepts plugins of the same major
  * and a minor at most its own. */
 #define AC_PLUGIN_ABI_MAJOR 1
-#define AC_PLUGIN_ABI_MINOR 1
+#define AC_PLUGIN_ABI_MINOR 2
 
 /* The name of the symbol the host looks up with dlsym(). */
 #define AC_PLUGIN_SYMBOL "aftercall_plugin"
@@ -118,8 +118,9 @@ typedef struct ac_event {
 	int depth;
 } ac_event;
 
-/* The result of an outbound request a plugin put in the outbox (later ABI
- * minor; see on_delivery). Borrowed, valid only during the callback. */
+/* The result of an outbound request a plugin put in the outbox (see
+ * outbox_enqueue and on_delivery). Borrowed, valid only during the
+ * callback. */
 typedef struct ac_delivery {
 	/* The tag the plugin gave when it enqueued the request. */
 	const char *tag;
@@ -147,6 +148,33 @@ typedef struct ac_rendered {
 	char *body;    /* NUL-terminated Markdown */
 	size_t body_len;
 } ac_rendered;
+
+/* An outbound HTTP request for the outbox (ABI 1.2). All pointers are
+ * borrowed for the call: the host copies what it keeps. */
+typedef struct ac_request {
+	/* HTTP method; NULL means "POST". */
+	const char *method;
+	/* Required: an http:// or https:// URL. */
+	const char *url;
+	/* Header lines "Name: value", NULL-terminated; NULL for none. They are
+	 * stored with the row; values of Authorization and of names holding
+	 * "secret", "token", "signature" or "key" are hidden from
+	 * `aftercall outbox show`. */
+	const char *const *headers;
+	/* The body (may be empty). */
+	const char *body;
+	size_t body_len;
+	/* Required, at most 255 bytes: names the request for good. A second
+	 * enqueue with the same key by the same plugin is ignored, and every
+	 * attempt carries it, so the receiver can drop a repeat. */
+	const char *idempotency_key;
+	/* The plugin's own label, given back in on_delivery (may be NULL). */
+	const char *tag;
+	/* Retry policy: at most this many attempts (0: 10) and for at most
+	 * this long after enqueue (0: 24 hours). */
+	int max_attempts;
+	int64_t max_age_ms;
+} ac_request;
 
 /*
  * Services the host offers a plugin, given to init(). The table stays valid
@@ -232,6 +260,21 @@ typedef struct ac_host_services {
 
 	/* Releases what render() filled in. Any thread. */
 	void (*render_free)(ac_host *host, ac_rendered *out);
+
+	/* ---- ABI 1.2 ---- */
+
+	/*
+	 * Puts an outbound HTTP request in the outbox, inside the current
+	 * transaction: it exists if and only if the event that caused it is
+	 * committed. The delivery thread sends it after the commit, retrying
+	 * network errors, 408, 429 (honouring Retry-After) and 5xx with
+	 * exponential backoff and full jitter; other answers are final. The
+	 * outcome comes back through on_delivery. Returns 1 when queued, 0
+	 * when this plugin already queued the same idempotency key, -1 on
+	 * error (bad URL, missing key). Callable from on_event, on_timer and
+	 * on_delivery.
+	 */
+	int (*outbox_enqueue)(ac_host *host, const ac_request *req);
 } ac_host_services;
 
 /*
@@ -281,9 +324,10 @@ typedef struct ac_plugin {
 			size_t len);
 
 	/*
-	 * Optional. Called on the dispatcher thread with the outcome of an
-	 * outbound request this plugin enqueued. Return 0, or -1 to have the
-	 * outcome offered again later.
+	 * Optional. Called on the dispatcher thread, inside a transaction,
+	 * once per request this plugin enqueued, when it is settled: done (a
+	 * 2xx) or dead (a final answer, or retries used up). Return 0, or -1
+	 * to have the outcome offered again later.
 	 */
 	int (*on_delivery)(void *state, const ac_delivery *outcome);
 

@@ -1,0 +1,341 @@
+/*
+ * The delivery thread.
+ *
+ * One libcurl multi handle keeps connections alive between requests to the
+ * same host and runs at most `concurrency` transfers at once. The thread
+ * sleeps in curl_multi_poll(); outbox_submit() wakes it. Results go back
+ * through a callback; the dispatcher decides what they mean (done, retry
+ * later, dead), because it owns the store.
+ */
+#include "autoconfig.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "log.h"
+#include "outbox.h"
+
+struct transfer {
+	struct send_req *req;
+	struct send_res *res;
+	CURL *easy;
+	struct transfer *next; /* the list of active transfers */
+};
+
+struct outbox {
+	struct outbox_conf conf;
+	void (*on_result)(void *ctx, struct send_res *r);
+	void *ctx;
+	CURLM *multi;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	struct send_req *inbox, **inbox_tail;
+	int stopping;
+	int64_t stop_deadline_ms;
+	unsigned running;
+	struct transfer *active;
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- requests and results ---------------------------------------------- */
+
+void send_req_free(struct send_req *r)
+{
+	if (!r)
+		return;
+	free(r->method);
+	free(r->url);
+	curl_slist_free_all(r->headers);
+	free(r->body);
+	free(r);
+}
+
+void send_res_free(struct send_res *r)
+{
+	if (!r)
+		return;
+	free(r->body);
+	free(r);
+}
+
+struct send_req *send_req_new(int64_t id, const char *method, const char *url,
+			      const char *headers_json, const char *body, size_t len, char *err,
+			      size_t errlen)
+{
+	struct send_req *r = calloc(1, sizeof *r);
+	if (!r) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	r->id = id;
+	r->method = strdup(method ? method : "POST");
+	r->url = strdup(url);
+	r->body = malloc(len + 1);
+	if (!r->method || !r->url || !r->body) {
+		snprintf(err, errlen, "out of memory");
+		send_req_free(r);
+		return NULL;
+	}
+	if (len)
+		memcpy(r->body, body, len);
+	r->body[len] = '\0';
+	r->body_len = len;
+	json_t *h = json_loads(headers_json ? headers_json : "[]", 0, NULL);
+	size_t i;
+	json_t *v;
+	if (!json_is_array(h)) {
+		snprintf(err, errlen, "headers are not a JSON array");
+		json_decref(h);
+		send_req_free(r);
+		return NULL;
+	}
+	json_array_foreach(h, i, v)
+	{
+		if (json_is_string(v))
+			r->headers = curl_slist_append(r->headers, json_string_value(v));
+	}
+	json_decref(h);
+	/* No "Expect: 100-continue" round trip before a body. */
+	r->headers = curl_slist_append(r->headers, "Expect:");
+	return r;
+}
+
+/* ---- curl callbacks ----------------------------------------------------- */
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+	struct send_res *res = ud;
+	size_t len = size * n, room = OUTBOX_BODY_MAX - res->body_len;
+	size_t take = len < room ? len : room;
+	if (take) {
+		char *b = realloc(res->body, res->body_len + take + 1);
+		if (!b)
+			return 0;
+		memcpy(b + res->body_len, p, take);
+		res->body = b;
+		res->body_len += take;
+		b[res->body_len] = '\0';
+	}
+	return len; /* beyond the cap: read and drop */
+}
+
+/* Retry-After: delta-seconds or an HTTP date. */
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+	struct send_res *res = ud;
+	size_t len = size * n;
+	static const char name[] = "retry-after:";
+	if (len > sizeof name - 1 && !strncasecmp(p, name, sizeof name - 1)) {
+		char v[128];
+		size_t vl = len - (sizeof name - 1);
+		if (vl >= sizeof v)
+			vl = sizeof v - 1;
+		memcpy(v, p + sizeof name - 1, vl);
+		v[vl] = '\0';
+		char *s = v;
+		while (*s == ' ' || *s == '\t')
+			s++;
+		for (char *e = s + strlen(s); e > s && isspace((unsigned char)e[-1]);)
+			*--e = '\0';
+		if (*s >= '0' && *s <= '9') {
+			res->retry_after = strtol(s, NULL, 10);
+		} else {
+			time_t when = curl_getdate(s, NULL);
+			if (when > 0) {
+				long d = (long)(when - time(NULL));
+				res->retry_after = d > 0 ? d : 0;
+			}
+		}
+	}
+	return len;
+}
+
+/* ---- the thread --------------------------------------------------------- */
+
+static void start_transfer(struct outbox *o, struct send_req *req)
+{
+	struct transfer *t = calloc(1, sizeof *t);
+	struct send_res *res = calloc(1, sizeof *res);
+	CURL *e = curl_easy_init();
+	if (!t || !res || !e) {
+		free(t);
+		curl_easy_cleanup(e);
+		if (res) {
+			res->id = req->id;
+			res->retry_after = -1;
+			snprintf(res->error, sizeof res->error, "out of memory");
+			o->on_result(o->ctx, res);
+		}
+		send_req_free(req);
+		return;
+	}
+	res->id = req->id;
+	res->retry_after = -1;
+	t->req = req;
+	t->res = res;
+	t->easy = e;
+	curl_easy_setopt(e, CURLOPT_URL, req->url);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)o->conf.connect_timeout * 1000);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->conf.timeout * 1000);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, res);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, res);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+	if (strcmp(req->method, "GET") != 0 || req->body_len) {
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+	}
+	if (strcmp(req->method, "POST") != 0)
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
+	curl_multi_add_handle(o->multi, e);
+	t->next = o->active;
+	o->active = t;
+	o->running++;
+}
+
+static void finish_transfer(struct outbox *o, CURLMsg *m)
+{
+	struct transfer *t = NULL;
+	curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+	struct send_res *res = t->res;
+	if (m->data.result == CURLE_OK) {
+		long code = 0;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &code);
+		res->status = (int)code;
+	} else {
+		res->status = 0;
+		snprintf(res->error, sizeof res->error, "%s", curl_easy_strerror(m->data.result));
+	}
+	curl_multi_remove_handle(o->multi, m->easy_handle);
+	curl_easy_cleanup(m->easy_handle);
+	for (struct transfer **pp = &o->active; *pp; pp = &(*pp)->next) {
+		if (*pp == t) {
+			*pp = t->next;
+			break;
+		}
+	}
+	send_req_free(t->req);
+	free(t);
+	o->running--;
+	o->on_result(o->ctx, res);
+}
+
+static void *outbox_main(void *arg)
+{
+	struct outbox *o = arg;
+	for (;;) {
+		pthread_mutex_lock(&o->mu);
+		struct send_req *todo = o->inbox;
+		o->inbox = NULL;
+		o->inbox_tail = &o->inbox;
+		int stopping = o->stopping;
+		int64_t deadline = o->stop_deadline_ms;
+		pthread_mutex_unlock(&o->mu);
+		while (todo) {
+			struct send_req *next = todo->next;
+			todo->next = NULL;
+			start_transfer(o, todo);
+			todo = next;
+		}
+		if (stopping && (o->running == 0 || mono_ms() >= deadline))
+			break;
+		int still = 0;
+		curl_multi_perform(o->multi, &still);
+		CURLMsg *m;
+		int left;
+		while ((m = curl_multi_info_read(o->multi, &left)))
+			if (m->msg == CURLMSG_DONE)
+				finish_transfer(o, m);
+		curl_multi_poll(o->multi, NULL, 0, stopping ? 50 : 1000, NULL);
+	}
+	return NULL;
+}
+
+struct outbox *outbox_start(const struct outbox_conf *c,
+			    void (*on_result)(void *ctx, struct send_res *r), void *ctx,
+			    char *err, size_t errlen)
+{
+	struct outbox *o = calloc(1, sizeof *o);
+	if (!o) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	o->conf = *c;
+	o->on_result = on_result;
+	o->ctx = ctx;
+	o->inbox_tail = &o->inbox;
+	pthread_mutex_init(&o->mu, NULL);
+	o->multi = curl_multi_init();
+	if (!o->multi) {
+		snprintf(err, errlen, "cannot set up libcurl");
+		free(o);
+		return NULL;
+	}
+	curl_multi_setopt(o->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)c->concurrency);
+	if (pthread_create(&o->thread, NULL, outbox_main, o)) {
+		snprintf(err, errlen, "cannot start the delivery thread");
+		curl_multi_cleanup(o->multi);
+		free(o);
+		return NULL;
+	}
+	return o;
+}
+
+void outbox_submit(struct outbox *o, struct send_req *r)
+{
+	r->next = NULL;
+	pthread_mutex_lock(&o->mu);
+	*o->inbox_tail = r;
+	o->inbox_tail = &r->next;
+	pthread_mutex_unlock(&o->mu);
+	curl_multi_wakeup(o->multi);
+}
+
+void outbox_stop(struct outbox *o, int grace_ms)
+{
+	if (!o)
+		return;
+	pthread_mutex_lock(&o->mu);
+	o->stopping = 1;
+	o->stop_deadline_ms = mono_ms() + grace_ms;
+	pthread_mutex_unlock(&o->mu);
+	curl_multi_wakeup(o->multi);
+	pthread_join(o->thread, NULL);
+	/* Abandoned transfers: their rows stay in flight until a restart. */
+	for (struct transfer *t = o->active; t;) {
+		struct transfer *next = t->next;
+		curl_multi_remove_handle(o->multi, t->easy);
+		curl_easy_cleanup(t->easy);
+		send_req_free(t->req);
+		send_res_free(t->res);
+		free(t);
+		t = next;
+	}
+	for (struct send_req *r = o->inbox; r;) {
+		struct send_req *next = r->next;
+		send_req_free(r);
+		r = next;
+	}
+	curl_multi_cleanup(o->multi);
+	pthread_mutex_destroy(&o->mu);
+	free(o);
+}

@@ -1,0 +1,62 @@
+/* The delivery thread: sends claimed outbox rows with libcurl's multi
+ * interface and reports each attempt's result. It never touches the store:
+ * the dispatcher claims rows and writes results, so the store keeps one
+ * writer. */
+#ifndef AC_OUTBOX_H
+#define AC_OUTBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct outbox_conf {
+	unsigned concurrency;	  /* requests in flight at most */
+	unsigned connect_timeout; /* seconds */
+	unsigned timeout;	  /* seconds, whole request */
+};
+
+/* One attempt to send, built from a claimed row. */
+struct send_req {
+	int64_t id;
+	char *method;
+	char *url;
+	struct curl_slist *headers;
+	char *body;
+	size_t body_len;
+	struct send_req *next;
+};
+
+/* What an attempt came to. status 0: no HTTP answer (error says why). */
+struct send_res {
+	int64_t id;
+	int status;
+	char error[256];
+	char *body; /* NUL-terminated, at most OUTBOX_BODY_MAX bytes kept */
+	size_t body_len;
+	long retry_after; /* seconds, or -1 */
+	struct send_res *next;
+};
+
+#define OUTBOX_BODY_MAX 65536
+
+struct outbox;
+
+/* Builds a request from a row's fields; headers_json is a JSON array of
+ * "Name: value" strings. NULL on a bad row (err says why). */
+struct send_req *send_req_new(int64_t id, const char *method, const char *url,
+			      const char *headers_json, const char *body, size_t len, char *err,
+			      size_t errlen);
+void send_req_free(struct send_req *r);
+void send_res_free(struct send_res *r);
+
+/* Starts the thread. on_result is called on the delivery thread for each
+ * finished attempt and takes ownership of the result. */
+struct outbox *outbox_start(const struct outbox_conf *c,
+			    void (*on_result)(void *ctx, struct send_res *r), void *ctx,
+			    char *err, size_t errlen);
+/* Hands a request to the thread (which takes ownership). */
+void outbox_submit(struct outbox *o, struct send_req *r);
+/* Stops: requests still in flight after `grace_ms` are abandoned; their
+ * rows stay in flight in the store and are sent again after a restart. */
+void outbox_stop(struct outbox *o, int grace_ms);
+
+#endif
