@@ -631,7 +631,14 @@ static int apply_result(struct dispatcher *d, const struct send_res *res, int64_
 		u.state = "dead";
 		u.notify = 1;
 		if (!u.last_error) {
-			snprintf(err, sizeof err, "HTTP %d", res->status);
+			/* Keep the receiver's own words when it gave {"error": ...}. */
+			json_t *j = res->body ? json_loads(res->body, 0, NULL) : NULL;
+			const char *why = json_string_value(json_object_get(j, "error"));
+			if (why)
+				snprintf(err, sizeof err, "HTTP %d: %s", res->status, why);
+			else
+				snprintf(err, sizeof err, "HTTP %d", res->status);
+			json_decref(j);
 			u.last_error = err;
 		}
 	}

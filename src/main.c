@@ -10,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
 
 #include "config.h"
 #include "dispatch.h"
@@ -48,6 +50,7 @@ static const char usage_main[] =
 	"  check -c FILE    validate the config file and load its plugins\n"
 	"  sign             print a LiveKit webhook token for a body\n"
 	"  render           render a template against a JSON context\n"
+	"  outbox           list, show, retry or cancel outbound requests\n"
 	"  version          print the version and the plugin ABI\n"
 	"\n"
 	"Run 'aftercall COMMAND --help' for a command's options.\n";
@@ -108,6 +111,30 @@ static const char usage_render[] =
 	"                       (default), html or text; the subject is always text\n"
 	"  -p, --partials DIR   where partials are found (default: the template's folder)\n"
 	"  -h, --help           show this help\n";
+
+static const char usage_outbox[] =
+	"Usage: aftercall outbox list [-c FILE] [--state STATE] [--limit N]\n"
+	"       aftercall outbox show [-c FILE] ID\n"
+	"       aftercall outbox retry [-c FILE] ID\n"
+	"       aftercall outbox cancel [-c FILE] ID\n"
+	"\n"
+	"The outbox holds the outbound requests plugins made, in the store named\n"
+	"by the config. States: pending (waiting for its next attempt), inflight\n"
+	"(being sent), done (answered 2xx), dead (a final answer, retries used\n"
+	"up, or cancelled). Works while serve runs.\n"
+	"\n"
+	"  list    one line per row, oldest first: id, state, attempts, last\n"
+	"          status, plugin, idempotency key, and the last error or when the\n"
+	"          next attempt is due\n"
+	"  show    every field of one row; secret header values are hidden\n"
+	"  retry   makes a dead row pending again, with a fresh retry budget\n"
+	"  cancel  makes a pending row dead; its plugin is told\n"
+	"\n"
+	"Options:\n"
+	"  -c, --config FILE  config file (default " DEFAULT_CONFIG ")\n"
+	"  -s, --state STATE  list only rows in STATE\n"
+	"  -n, --limit N      list at most N rows (default: all)\n"
+	"  -h, --help         show this help\n";
 
 static int opt_config(int argc, char **argv, const char *usage, const char **file)
 {
@@ -611,6 +638,226 @@ static int cmd_render(int argc, char **argv)
 	return rc;
 }
 
+/* ---- outbox ------------------------------------------------------------- */
+
+static void print_time(int64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	char buf[32];
+	strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fputs(buf, stdout);
+}
+
+static int print_line(void *ctx, const struct outbox_row *r)
+{
+	int64_t *last = ctx;
+	*last = r->id;
+	printf("%-8lld %-9s %8d %6d  %-12s %-28s ", (long long)r->id, r->state, r->attempts,
+	       r->last_status, r->plugin, r->idem_key);
+	if (!strcmp(r->state, "pending")) {
+		fputs("next ", stdout);
+		print_time(r->next_ms);
+	} else if (r->last_error) {
+		fputs(r->last_error, stdout);
+	}
+	putchar('\n');
+	return 0;
+}
+
+/* Headers whose values are secrets are shown by name only. */
+static int secret_header(const char *line)
+{
+	static const char *const words[] = {"authorization", "secret", "token", "signature",
+					    "key", "cookie", NULL};
+	const char *colon = strchr(line, ':');
+	size_t n = colon ? (size_t)(colon - line) : strlen(line);
+	for (int i = 0; words[i]; i++)
+		for (size_t k = 0; k + strlen(words[i]) <= n; k++)
+			if (!strncasecmp(line + k, words[i], strlen(words[i])))
+				return 1;
+	return 0;
+}
+
+static void print_body(const char *label, const char *body, size_t len)
+{
+	printf("%s (%zu bytes):\n", label, len);
+	fwrite(body ? body : "", 1, len, stdout);
+	if (len && body[len - 1] != '\n')
+		putchar('\n');
+}
+
+static int print_row(void *ctx, const struct outbox_row *r)
+{
+	printf("id:           %lld\n", (long long)r->id);
+	printf("state:        %s\n", r->state);
+	printf("plugin:       %s\n", r->plugin);
+	printf("tag:          %s\n", r->tag ? r->tag : "");
+	printf("key:          %s\n", r->idem_key);
+	printf("request:      %s %s\n", r->method, r->url);
+	printf("attempts:     %d of at most %d\n", r->attempts, r->max_attempts);
+	printf("created:      ");
+	print_time(r->created_ms);
+	printf("\ngives up:     ");
+	print_time(r->created_ms + r->max_age_ms);
+	if (!strcmp(r->state, "pending")) {
+		printf("\nnext attempt: ");
+		print_time(r->next_ms);
+	}
+	printf("\nlast status:  %d\n", r->last_status);
+	printf("last error:   %s\n", r->last_error ? r->last_error : "");
+	printf("headers:\n");
+	json_t *h = json_loads(r->headers, 0, NULL);
+	size_t i;
+	json_t *v;
+	json_array_foreach(h, i, v)
+	{
+		const char *line = json_string_value(v);
+		if (!line)
+			continue;
+		if (secret_header(line))
+			printf("  %.*s: (hidden)\n", (int)strcspn(line, ":"), line);
+		else
+			printf("  %s\n", line);
+	}
+	json_decref(h);
+	print_body("body", r->body, r->body_len);
+	print_body("last answer", r->last_body, r->last_body_len);
+	return 0;
+}
+
+static int parse_id(const char *s, int64_t *id)
+{
+	long long v;
+	if (parse_long(s, &v) || v <= 0)
+		return -1;
+	*id = v;
+	return 0;
+}
+
+static int cmd_outbox(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'}, {"state", required_argument, NULL, 's'},
+		{"limit", required_argument, NULL, 'n'},  {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *file = DEFAULT_CONFIG, *state = NULL;
+	long long limit = -1;
+	int ch;
+	while ((ch = getopt_long(argc, argv, "c:s:n:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			file = optarg;
+			break;
+		case 's':
+			state = optarg;
+			if (strcmp(state, "pending") && strcmp(state, "inflight") &&
+			    strcmp(state, "done") && strcmp(state, "dead")) {
+				fprintf(stderr, "aftercall outbox: --state is pending, inflight, done "
+						"or dead\n");
+				return 2;
+			}
+			break;
+		case 'n':
+			if (parse_long(optarg, &limit) || limit < 0) {
+				fprintf(stderr, "aftercall outbox: bad --limit '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'h':
+			fputs(usage_outbox, stdout);
+			return 0;
+		default:
+			fputs(usage_outbox, stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		fputs(usage_outbox, stderr);
+		return 2;
+	}
+	const char *verb = argv[optind++];
+	int is_list = !strcmp(verb, "list");
+	if (!is_list && strcmp(verb, "show") && strcmp(verb, "retry") && strcmp(verb, "cancel")) {
+		fprintf(stderr, "aftercall outbox: unknown action '%s'\n\n%s", verb, usage_outbox);
+		return 2;
+	}
+	int64_t id = 0;
+	if (!is_list && (argc - optind != 1 || parse_id(argv[optind], &id))) {
+		fprintf(stderr, "aftercall outbox %s: one row ID is required\n", verb);
+		return 2;
+	}
+	struct strbuf errs;
+	sb_init(&errs);
+	struct config *cfg = config_load(file, &errs);
+	if (!cfg) {
+		fputs(errs.data ? errs.data : "", stderr);
+		sb_free(&errs);
+		return 1;
+	}
+	sb_free(&errs);
+	char err[1024];
+	struct store *st = store_open(cfg->store, cfg->store_sync_full, 0, err, sizeof err);
+	config_free(cfg);
+	if (!st) {
+		fprintf(stderr, "aftercall outbox: %s\n", err);
+		return 1;
+	}
+	int rc = 0;
+	if (is_list) {
+		/* Pages of 500 rows: memory stays flat however long the outbox. */
+		int64_t after = 0;
+		long long left = limit;
+		printf("%-8s %-9s %8s %6s  %-12s %-28s %s\n", "ID", "STATE", "ATTEMPTS", "LAST",
+		       "PLUGIN", "KEY", "NEXT / LAST ERROR");
+		for (;;) {
+			int page = left >= 0 && left < 500 ? (int)left : 500;
+			if (page == 0)
+				break;
+			int n = store_outbox_list(st, state, after, page, print_line, &after);
+			if (n < 0) {
+				fprintf(stderr, "aftercall outbox: %s\n", store_errmsg(st));
+				rc = 1;
+				break;
+			}
+			if (left >= 0)
+				left -= n;
+			if (n < page)
+				break;
+		}
+	} else if (!strcmp(verb, "show")) {
+		int n = store_outbox_get(st, id, print_row, NULL);
+		if (n <= 0) {
+			fprintf(stderr, "aftercall outbox: no row %lld\n", (long long)id);
+			rc = 1;
+		}
+	} else {
+		int is_retry = !strcmp(verb, "retry");
+		int n = -1;
+		if (store_begin(st) == 0) {
+			n = is_retry ? store_outbox_retry(st, id, (int64_t)time(NULL) * 1000)
+				     : store_outbox_cancel(st, id);
+			if (n < 0 || store_commit(st))
+				store_rollback(st), n = -1;
+		}
+		if (n < 0) {
+			fprintf(stderr, "aftercall outbox: %s\n", store_errmsg(st));
+			rc = 1;
+		} else if (n == 0) {
+			fprintf(stderr, "aftercall outbox: row %lld is not %s\n", (long long)id,
+				is_retry ? "dead" : "pending");
+			rc = 1;
+		} else {
+			printf("row %lld: %s\n", (long long)id,
+			       is_retry ? "pending again" : "cancelled (dead)");
+		}
+	}
+	store_close(st);
+	return rc;
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -639,6 +886,8 @@ int main(int argc, char **argv)
 		return cmd_sign(argc - 1, argv + 1);
 	if (!strcmp(cmd, "render"))
 		return cmd_render(argc - 1, argv + 1);
+	if (!strcmp(cmd, "outbox"))
+		return cmd_outbox(argc - 1, argv + 1);
 	fprintf(stderr, "aftercall: unknown command '%s'\n\n%s", cmd, usage_main);
 	return 2;
 }

@@ -30,6 +30,7 @@ check_grep() {
 
 finish() {
 	stop_host
+	type stop_double >/dev/null 2>&1 && stop_double
 	printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
 	rm -rf "$WORK"
 	[ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ]
@@ -84,4 +85,51 @@ post() {
 		-H 'Content-Type: application/webhook+json' \
 		${tok:+-H "Authorization: $tok"} \
 		--data-binary "@$file" "http://127.0.0.1:$PORT$path"
+}
+
+# ---- the MultiMail double, behind the validating proxy -------------------
+MM_DIR=${AFTERCALL_MULTIMAIL_DIR:-$TOP_SRCDIR/tests/multimail}
+export MULTIMAIL_OPENAPI=${MULTIMAIL_OPENAPI:-$TOP_SRCDIR/../shared/multimail/openapi.json}
+DOUBLE_PID= PRISM_PID=
+
+# wait_listening LOGFILE PID: prints the port of a "listening PORT" line.
+wait_listening() {
+	for _ in $(seq 1 300); do
+		local p
+		p=$(sed -n 's/^listening \([0-9]*\)$/\1/p' "$1" | head -1)
+		[ -n "$p" ] && { echo "$p"; return 0; }
+		kill -0 "$2" 2>/dev/null || break
+		sleep 0.05
+	done
+	return 1
+}
+
+# start_double: the double (DOUBLE) and prism in front of it (PRISM), both on
+# loopback. Prism's log goes to $WORK/prism.log.
+start_double() {
+	if [ ! -d "$MM_DIR/node_modules/@stoplight/prism-cli" ] || [ ! -f "$MULTIMAIL_OPENAPI" ]; then
+		not_ok "the MultiMail double needs npm ci in $MM_DIR and $MULTIMAIL_OPENAPI"
+		return 1
+	fi
+	node "$MM_DIR/double.cjs" --port 0 >"$WORK/double.out" 2>"$WORK/double.log" &
+	DOUBLE_PID=$!
+	DOUBLE=$(wait_listening "$WORK/double.out" "$DOUBLE_PID") || { not_ok "double starts"; return 1; }
+	node "$MM_DIR/prism.cjs" --upstream-port "$DOUBLE" --port 0 >"$WORK/prism.out" 2>"$WORK/prism.log" &
+	PRISM_PID=$!
+	PRISM=$(wait_listening "$WORK/prism.out" "$PRISM_PID") || { not_ok "prism starts"; cat "$WORK/prism.log"; return 1; }
+}
+
+stop_double() {
+	[ -n "${PRISM_PID:-}" ] && kill "$PRISM_PID" 2>/dev/null && wait "$PRISM_PID" 2>/dev/null
+	[ -n "${DOUBLE_PID:-}" ] && kill "$DOUBLE_PID" 2>/dev/null && wait "$DOUBLE_PID" 2>/dev/null
+	PRISM_PID= DOUBLE_PID=
+}
+
+# control PATH [JSON]: the double's control API (never through prism).
+control() {
+	if [ $# -gt 1 ]; then
+		curl -s -X POST -H 'Content-Type: application/json' --data "$2" "http://127.0.0.1:$DOUBLE/__control/$1"
+	else
+		curl -s "http://127.0.0.1:$DOUBLE/__control/$1"
+	fi
 }

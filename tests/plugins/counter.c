@@ -6,7 +6,10 @@
  * config.fail_type it fails events of that type, to test rollback. With
  * config.emit it emits a derived event of that type for each received one.
  * With config.render it renders that template with the event body as the
- * context and records "rendered SUBJECT".
+ * context and records "rendered SUBJECT". With config.send_url it puts a
+ * MultiMail-shaped send in the outbox per event (idempotency key: the event
+ * id; bearer: config.send_key) and records each outcome as
+ * "delivery KEY done|dead STATUS ATTEMPTS".
  *
  * It uses only the installed headers, so the out-of-tree build test
  * compiles this very file against `pkg-config --cflags aftercall-plugin`.
@@ -26,6 +29,8 @@ struct state {
 	char fail_type[128];
 	char emit[128];
 	char render[128];
+	char send_url[512];
+	char send_key[128];
 	long timer_ms;
 };
 
@@ -83,6 +88,8 @@ static int init(const ac_host_services *svc, ac_host *host, const char *config_j
 	get_field(config_json, "fail_type", s->fail_type, sizeof s->fail_type);
 	get_field(config_json, "emit", s->emit, sizeof s->emit);
 	get_field(config_json, "render", s->render, sizeof s->render);
+	get_field(config_json, "send_url", s->send_url, sizeof s->send_url);
+	get_field(config_json, "send_key", s->send_key, sizeof s->send_key);
 	*out = s;
 	return 0;
 }
@@ -111,6 +118,27 @@ static ac_verdict on_event(void *state, const ac_event *ev, char *err, size_t er
 		record(s, "rendered", r.subject ? r.subject : "", "", 0);
 		s->svc->render_free(s->host, &r);
 	}
+	if (s->send_url[0] && ev->depth == 0) {
+		char body[1024], auth[200];
+		snprintf(body, sizeof body,
+			 "{\"to\":[\"caller@example.com\"],\"subject\":\"Follow-up %s\","
+			 "\"markdown\":\"Thank you for your call.\",\"idempotency_key\":\"%s\"}",
+			 ev->id, ev->id);
+		snprintf(auth, sizeof auth, "Authorization: Bearer %s", s->send_key);
+		const char *headers[] = {"Content-Type: application/json", auth, NULL};
+		ac_request req = {
+			.url = s->send_url,
+			.headers = headers,
+			.body = body,
+			.body_len = strlen(body),
+			.idempotency_key = ev->id,
+			.tag = ev->type,
+		};
+		if (s->svc->outbox_enqueue(s->host, &req) < 0) {
+			snprintf(err, errlen, "outbox_enqueue failed");
+			return AC_FAIL;
+		}
+	}
 	if (s->emit[0] && ev->depth == 0 && s->svc->emit(s->host, s->emit, "{}", 2)) {
 		snprintf(err, errlen, "emit failed");
 		return AC_FAIL;
@@ -122,6 +150,15 @@ static int on_timer(void *state, const char *key, const char *value, size_t len)
 {
 	struct state *s = state;
 	record(s, "timer", key, value, len);
+	return 0;
+}
+
+static int on_delivery(void *state, const ac_delivery *d)
+{
+	struct state *s = state;
+	char what[64];
+	snprintf(what, sizeof what, "%s %d %d", d->ok ? "done" : "dead", d->status, d->attempts);
+	record(s, "delivery", d->idempotency_key, what, strlen(what));
 	return 0;
 }
 
@@ -137,5 +174,6 @@ AC_PLUGIN_EXPORT const ac_plugin aftercall_plugin = {
 	.init = init,
 	.on_event = on_event,
 	.on_timer = on_timer,
+	.on_delivery = on_delivery,
 	.destroy = destroy,
 };
