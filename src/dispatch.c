@@ -820,7 +820,7 @@ static void run_batch(struct dispatcher *d, struct job *jobs, struct send_res *r
 {
 	int64_t now = now_ms();
 	int want_timers = d->next_due_ms && d->next_due_ms <= now;
-	int want_send = d->outbox && !d->no_claims && d->next_send_ms && d->next_send_ms <= now &&
+	int want_send = !d->no_claims && d->next_send_ms && d->next_send_ms <= now &&
 			d->inflight < d->oconf.concurrency;
 	if (!jobs && !results && !want_timers && !want_send && !d->notify_pending && d->store_ok)
 		return;
@@ -850,7 +850,7 @@ static void run_batch(struct dispatcher *d, struct job *jobs, struct send_res *r
 			   NULL);
 	struct claim claim = {d, NULL, &claim.head, 0};
 	unsigned room = d->oconf.concurrency - (d->inflight - (unsigned)answered);
-	if (d->outbox && !d->no_claims && d->next_send_ms && d->next_send_ms <= now && room > 0 &&
+	if (!d->no_claims && d->next_send_ms && d->next_send_ms <= now && room > 0 &&
 	    store_outbox_claim(d->store, now, (int)room, claim_row, &claim) < 0)
 		log_fields(AC_LOG_ERROR, "store: cannot claim outbox rows", "error",
 			   store_errmsg(d->store), NULL);
@@ -871,11 +871,18 @@ static void run_batch(struct dispatcher *d, struct job *jobs, struct send_res *r
 	d->store_ok = 1;
 	free_results(results);
 	d->inflight = d->inflight - (unsigned)answered + (unsigned)claim.n;
+	/* dispatcher_stop() may have taken the delivery thread away meanwhile;
+	 * rows claimed too late stay in flight and go out after a restart. */
+	pthread_mutex_lock(&d->mu);
 	for (struct send_req *r = claim.head; r;) {
 		struct send_req *next = r->next;
-		outbox_submit(d->outbox, r);
+		if (d->outbox)
+			outbox_submit(d->outbox, r);
+		else
+			send_req_free(r);
 		r = next;
 	}
+	pthread_mutex_unlock(&d->mu);
 	refresh_due(d);
 }
 
@@ -1047,9 +1054,10 @@ void dispatcher_stop(struct dispatcher *d)
 		 * commits what it holds. */
 		pthread_mutex_lock(&d->mu);
 		d->no_claims = 1;
-		pthread_mutex_unlock(&d->mu);
-		outbox_stop(d->outbox, OUTBOX_GRACE_MS);
+		struct outbox *o = d->outbox;
 		d->outbox = NULL;
+		pthread_mutex_unlock(&d->mu);
+		outbox_stop(o, OUTBOX_GRACE_MS);
 		pthread_mutex_lock(&d->mu);
 		d->running = 0;
 		pthread_cond_signal(&d->cv);

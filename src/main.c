@@ -27,6 +27,8 @@
 #include "templates.h"
 #include "verify_livekit.h"
 
+#include "api.h" /* plugin/multimail: the MultiMail client */
+
 #ifndef PKGLIBDIR
 #define PKGLIBDIR "/usr/local/lib/aftercall"
 #endif
@@ -51,6 +53,7 @@ static const char usage_main[] =
 	"  sign             print a LiveKit webhook token for a body\n"
 	"  render           render a template against a JSON context\n"
 	"  outbox           list, show, retry or cancel outbound requests\n"
+	"  mailbox create   provision the agent's MultiMail mailbox\n"
 	"  version          print the version and the plugin ABI\n"
 	"\n"
 	"Run 'aftercall COMMAND --help' for a command's options.\n";
@@ -135,6 +138,27 @@ static const char usage_outbox[] =
 	"  -s, --state STATE  list only rows in STATE\n"
 	"  -n, --limit N      list at most N rows (default: all)\n"
 	"  -h, --help         show this help\n";
+
+static const char usage_mailbox[] =
+	"Usage: aftercall mailbox create LOCAL [--display-name NAME] [--webhook-url URL]\n"
+	"                                [--approval-code CODE] [--api-url URL]\n"
+	"\n"
+	"Creates the MultiMail mailbox LOCAL@<your MultiMail domain> with the admin\n"
+	"key in the environment variable MULTIMAIL_API_KEY (never on the command\n"
+	"line). Prints the new mailbox's id and address. New mailboxes start in\n"
+	"gated_send: every outbound email waits for a human's approval.\n"
+	"\n"
+	"Options:\n"
+	"  -d, --display-name NAME  the name recipients see\n"
+	"  -w, --webhook-url URL    where MultiMail posts this mailbox's events\n"
+	"                           (aftercall's /webhooks/multimail)\n"
+	"  -a, --approval-code CODE the operator's code, when MultiMail asked for one\n"
+	"  -u, --api-url URL        MultiMail's API (default: $MULTIMAIL_API_URL, else\n"
+	"                           " MM_DEFAULT_API_URL ")\n"
+	"  -h, --help               show this help\n"
+	"\n"
+	"Exit status: 0 created; 3 an approval code is needed; 4 the address is\n"
+	"taken; 1 any other error.\n";
 
 static int opt_config(int argc, char **argv, const char *usage, const char **file)
 {
@@ -858,6 +882,104 @@ static int cmd_outbox(int argc, char **argv)
 	return rc;
 }
 
+/* ---- mailbox ------------------------------------------------------------ */
+
+static int cmd_mailbox(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"display-name", required_argument, NULL, 'd'},
+		{"webhook-url", required_argument, NULL, 'w'},
+		{"approval-code", required_argument, NULL, 'a'},
+		{"api-url", required_argument, NULL, 'u'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *display = NULL, *webhook = NULL, *code = NULL;
+	const char *api = getenv("MULTIMAIL_API_URL");
+	int ch;
+	while ((ch = getopt_long(argc, argv, "d:w:a:u:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'd':
+			display = optarg;
+			break;
+		case 'w':
+			webhook = optarg;
+			break;
+		case 'a':
+			code = optarg;
+			break;
+		case 'u':
+			api = optarg;
+			break;
+		case 'h':
+			fputs(usage_mailbox, stdout);
+			return 0;
+		default:
+			fputs(usage_mailbox, stderr);
+			return 2;
+		}
+	}
+	if (argc - optind != 2 || strcmp(argv[optind], "create")) {
+		fputs(usage_mailbox, stderr);
+		return 2;
+	}
+	const char *local = argv[optind + 1];
+	const char *key = getenv("MULTIMAIL_API_KEY");
+	if (!key || !*key) {
+		fprintf(stderr, "aftercall mailbox: set MULTIMAIL_API_KEY to an admin key\n");
+		return 2;
+	}
+	char err[1024];
+	char *body = mm_mailbox_body(local, display, webhook, code, err, sizeof err);
+	if (!body) {
+		fprintf(stderr, "aftercall mailbox: %s\n", err);
+		return 2;
+	}
+	/* The API URL without a trailing slash. */
+	char base[1024];
+	snprintf(base, sizeof base, "%s", api && *api ? api : MM_DEFAULT_API_URL);
+	for (size_t n = strlen(base); n && base[n - 1] == '/';)
+		base[--n] = '\0';
+	struct mm_client c = {.api_url = base, .key = key, .timeout = 30};
+	struct mm_answer a;
+	int rc = 1;
+	if (mm_call(&c, "POST", "/v1/mailboxes", body, &a, err, sizeof err)) {
+		fprintf(stderr, "aftercall mailbox: %s\n", err);
+		free(body);
+		return 1;
+	}
+	json_t *j = a.body ? json_loads(a.body, 0, NULL) : NULL;
+	if (a.status == 201) {
+		const char *id = json_string_value(json_object_get(j, "id"));
+		const char *addr = json_string_value(json_object_get(j, "address"));
+		printf("created mailbox %s\naddress %s\n", id ? id : "?", addr ? addr : "?");
+		printf("oversight %s\n",
+		       json_string_value(json_object_get(j, "oversight_mode"))
+			       ? json_string_value(json_object_get(j, "oversight_mode"))
+			       : "gated_send");
+		rc = 0;
+	} else if (a.status == 202) {
+		fprintf(stderr,
+			"aftercall mailbox: MultiMail wants an operator's approval before it creates "
+			"%s.\nThe operator receives an approval code; run the same command again "
+			"with --approval-code CODE.\n",
+			local);
+		rc = 3;
+	} else if (a.status == 409) {
+		fprintf(stderr, "aftercall mailbox: the address %s is taken; choose another LOCAL\n",
+			local);
+		rc = 4;
+	} else {
+		char why[600];
+		mm_explain(a.status, a.body, a.retry_after, why, sizeof why);
+		fprintf(stderr, "aftercall mailbox: %s\n", why);
+	}
+	json_decref(j);
+	mm_answer_free(&a);
+	free(body);
+	return rc;
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -888,6 +1010,8 @@ int main(int argc, char **argv)
 		return cmd_render(argc - 1, argv + 1);
 	if (!strcmp(cmd, "outbox"))
 		return cmd_outbox(argc - 1, argv + 1);
+	if (!strcmp(cmd, "mailbox"))
+		return cmd_mailbox(argc - 1, argv + 1);
 	fprintf(stderr, "aftercall: unknown command '%s'\n\n%s", cmd, usage_main);
 	return 2;
 }

@@ -21,6 +21,13 @@ START_TEST(loads_a_good_plugin)
 	ck_assert_msg(load("counter.so", err, sizeof err, &p) == 0, "%s", err);
 	ck_assert_str_eq(p.d->name, "counter");
 	ck_assert(PLUGIN_HAS(p.d, on_timer));
+	ck_assert(PLUGIN_HAS(p.d, on_delivery));
+	plugin_unload(&p);
+	/* bad_nocb.so has neither optional callback. */
+	p.d = NULL;
+	load("bad_nocb.so", err, sizeof err, &p);
+	ck_assert_ptr_nonnull(p.d);
+	ck_assert(!PLUGIN_HAS(p.d, on_timer));
 	ck_assert(!PLUGIN_HAS(p.d, on_delivery));
 	plugin_unload(&p);
 }
