@@ -646,7 +646,8 @@ static void parse_outbox(struct walk *w, struct config *c, yaml_node_t *n)
 {
 	if (!is_map(w, n, "outbox"))
 		return;
-	static const char *const keys[] = {"concurrency", "connect_timeout", "timeout", NULL};
+	static const char *const keys[] = {"concurrency",   "connect_timeout", "timeout",
+					   "retry_base_ms", "retry_cap_ms",    NULL};
 	check_keys(w, n, "outbox", keys);
 	yaml_node_t *v;
 	if ((v = map_get(w, n, "concurrency")))
@@ -655,6 +656,10 @@ static void parse_outbox(struct walk *w, struct config *c, yaml_node_t *n)
 		get_uint(w, v, "outbox.connect_timeout", 1, 600, &c->outbox_connect_timeout);
 	if ((v = map_get(w, n, "timeout")))
 		get_uint(w, v, "outbox.timeout", 1, 3600, &c->outbox_timeout);
+	if ((v = map_get(w, n, "retry_base_ms")))
+		get_uint(w, v, "outbox.retry_base_ms", 1, 3600000, &c->outbox_retry_base_ms);
+	if ((v = map_get(w, n, "retry_cap_ms")))
+		get_uint(w, v, "outbox.retry_cap_ms", 1, 86400000, &c->outbox_retry_cap_ms);
 }
 
 static void parse_log(struct walk *w, struct config *c, yaml_node_t *n)
@@ -736,6 +741,8 @@ struct config *config_load(const char *file, struct strbuf *errs)
 	c->outbox_concurrency = DEFAULT_OUTBOX_CONCURRENCY;
 	c->outbox_connect_timeout = DEFAULT_OUTBOX_CONNECT_TIMEOUT;
 	c->outbox_timeout = DEFAULT_OUTBOX_TIMEOUT;
+	c->outbox_retry_base_ms = DEFAULT_OUTBOX_RETRY_BASE_MS;
+	c->outbox_retry_cap_ms = DEFAULT_OUTBOX_RETRY_CAP_MS;
 	c->log_level = AC_LOG_INFO;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	c->threads = ncpu > 0 ? (unsigned)ncpu : 2;

@@ -51,6 +51,8 @@ struct config {
 	unsigned outbox_concurrency;
 	unsigned outbox_connect_timeout;
 	unsigned outbox_timeout;
+	unsigned outbox_retry_base_ms;
+	unsigned outbox_retry_cap_ms;
 	char *plugin_dir;
 	char *templates_dir;   /* NULL: the stock folder */
 	char *template_engine; /* NULL: "mustache" */
@@ -68,6 +70,8 @@ struct config {
 #define DEFAULT_OUTBOX_CONCURRENCY 32
 #define DEFAULT_OUTBOX_CONNECT_TIMEOUT 5
 #define DEFAULT_OUTBOX_TIMEOUT 30
+#define DEFAULT_OUTBOX_RETRY_BASE_MS 1000
+#define DEFAULT_OUTBOX_RETRY_CAP_MS (5 * 60 * 1000)
 
 /* Loads and checks `file`. Returns the config, or NULL with one line per
  * error ("FILE:LINE: KEY: message") appended to errs. */

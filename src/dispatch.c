@@ -34,9 +34,7 @@
 #define TIMER_RETRY_MS 5000
 /* Outcomes offered to plugins per pass. */
 #define NOTIFY_PER_PASS 64
-/* Backoff of a retried delivery: full jitter over base * 2^attempt, capped. */
-#define RETRY_BASE_MS 1000
-#define RETRY_CAP_MS (5 * 60 * 1000)
+/* A Retry-After longer than this is taken as this. */
 #define RETRY_AFTER_MAX_S 3600
 #define DEFAULT_MAX_ATTEMPTS 10
 #define DEFAULT_MAX_AGE_MS (24LL * 3600 * 1000)
@@ -605,10 +603,11 @@ static int apply_result(struct dispatcher *d, const struct send_res *res, int64_
 		    res->status >= 500;
 	int64_t delay = 0;
 	if (!ok && again) {
+		/* Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))]. */
 		int shift = u.attempts - 1 < 20 ? u.attempts - 1 : 20;
-		int64_t ceiling = (int64_t)RETRY_BASE_MS << shift;
-		if (ceiling > RETRY_CAP_MS)
-			ceiling = RETRY_CAP_MS;
+		int64_t ceiling = (int64_t)d->cfg->outbox_retry_base_ms << shift;
+		if (ceiling > (int64_t)d->cfg->outbox_retry_cap_ms)
+			ceiling = d->cfg->outbox_retry_cap_ms;
 		delay = (int64_t)(next_rand(d) % (unsigned)(ceiling + 1));
 		if (res->retry_after >= 0) {
 			long ra = res->retry_after < RETRY_AFTER_MAX_S ? res->retry_after

@@ -23,6 +23,8 @@ outbox:
   concurrency: 16
   timeout: 2
   connect_timeout: 1
+  retry_base_ms: 100
+  retry_cap_ms: 2000
 plugins:
   - name: counter
     path: $TEST_PLUGINS/counter.so
@@ -30,6 +32,7 @@ plugins:
       file: $RECORD
       send_url: http://127.0.0.1:$PRISM/v1/mailboxes/$MBX/send
       send_key: $KEY
+      max_attempts: 30
 YAML
 
 # post_events PREFIX FROM TO: one signed event per id, each must get 200.
@@ -73,7 +76,7 @@ start_host "$WORK/ob.yaml" || finish
 #    Retry-After: 1 to every seventh.
 control faults '{"fail_every":3,"rate_limit":{"every":7,"retry_after":1}}' >/dev/null
 check "200 events accepted" 0 "$(post_events A 1 200)"
-wait_done 200 90
+wait_done 200 120
 check "all 200 rows are done" 200 "$(outbox_count done)"
 read -r emails keys doubled <<<"$(state A)"
 check "the double holds 200 emails" 200 "$emails"
@@ -153,10 +156,17 @@ start_host "$WORK/ob.yaml" || finish
 sleep 8
 rss=$(awk '/^VmHWM/ { print $2 }' "/proc/$HOST_PID/status")
 echo "peak RSS with 100,000 pending rows and the double down: $rss KiB"
-if [ "$rss" -lt $((64 * 1024)) ]; then ok "peak RSS under 64 MiB ($rss KiB)"; else not_ok "peak RSS under 64 MiB ($rss KiB)"; fi
-/usr/bin/time -f '%M' -o "$WORK/list.rss" "$AFTERCALL" outbox list -c "$WORK/ob.yaml" >/dev/null
+/usr/bin/time -f '%M' -o "$WORK/list.rss" "$AFTERCALL" outbox list -c "$WORK/ob.yaml" >"$WORK/list.txt"
 lrss=$(cat "$WORK/list.rss")
 echo "peak RSS of outbox list over 100,231 rows: $lrss KiB"
-if [ "$lrss" -lt $((32 * 1024)) ]; then ok "outbox list stays small ($lrss KiB)"; else not_ok "outbox list stays small ($lrss KiB)"; fi
+check "outbox list printed every row" 100232 "$(wc -l <"$WORK/list.txt")"
+# AddressSanitizer's shadow memory and quarantine make RSS meaningless:
+# the limits are checked on the plain build only (and said so here).
+if nm "$(dirname "$AFTERCALL")/.libs/aftercall" "$AFTERCALL" 2>/dev/null | grep -q __asan_init; then
+	echo "note: sanitizer build: RSS limits not checked in this pass"
+else
+	if [ "$rss" -lt $((64 * 1024)) ]; then ok "peak RSS under 64 MiB ($rss KiB)"; else not_ok "peak RSS under 64 MiB ($rss KiB)"; fi
+	if [ "$lrss" -lt $((32 * 1024)) ]; then ok "outbox list stays small ($lrss KiB)"; else not_ok "outbox list stays small ($lrss KiB)"; fi
+fi
 stop_host
 finish

@@ -31,6 +31,7 @@ struct state {
 	char render[128];
 	char send_url[512];
 	char send_key[128];
+	int max_attempts;
 	long timer_ms;
 };
 
@@ -90,6 +91,8 @@ static int init(const ac_host_services *svc, ac_host *host, const char *config_j
 	get_field(config_json, "render", s->render, sizeof s->render);
 	get_field(config_json, "send_url", s->send_url, sizeof s->send_url);
 	get_field(config_json, "send_key", s->send_key, sizeof s->send_key);
+	if (get_field(config_json, "max_attempts", num, sizeof num))
+		s->max_attempts = atoi(num);
 	*out = s;
 	return 0;
 }
@@ -133,6 +136,7 @@ static ac_verdict on_event(void *state, const ac_event *ev, char *err, size_t er
 			.body_len = strlen(body),
 			.idempotency_key = ev->id,
 			.tag = ev->type,
+			.max_attempts = s->max_attempts,
 		};
 		if (s->svc->outbox_enqueue(s->host, &req) < 0) {
 			snprintf(err, errlen, "outbox_enqueue failed");
