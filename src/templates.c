@@ -23,6 +23,9 @@
 
 /* ---- engines ------------------------------------------------------------ */
 
+/* The descriptor size up to the last ABI 1.1 field. */
+#define CTX_API_SIZE (offsetof(ac_template_engine, context_free) + sizeof(void (*)(void *)))
+
 int engine_check_abi(const ac_template_engine *e, const char *file, char *err, size_t errlen)
 {
 	if (e->abi_major != AC_TEMPLATE_ABI_MAJOR) {
@@ -52,7 +55,26 @@ int engine_check_abi(const ac_template_engine *e, const char *file, char *err, s
 			 missing);
 		return -1;
 	}
+	/* ABI 1.1: context_parse, render_ctx and context_free go together. */
+	if (e->struct_size >= CTX_API_SIZE) {
+		int n = !!e->context_parse + !!e->render_ctx + !!e->context_free;
+		if (n != 0 && n != 3) {
+			snprintf(err, errlen,
+				 "%s: template engine sets only some of context_parse, render_ctx"
+				 " and context_free (all three or none)",
+				 file);
+			return -1;
+		}
+	}
 	return 0;
+}
+
+/* Whether the engine parses a context once for several renders (ABI 1.1):
+ * the fields are within its descriptor and set. */
+static int has_ctx_api(const ac_template_engine *e)
+{
+	return e->struct_size >= CTX_API_SIZE && e->context_parse && e->render_ctx &&
+	       e->context_free;
 }
 
 int engine_load(struct engine *eng, const char *name, const char *plugin_dir, char *err,
@@ -417,48 +439,95 @@ static const char *resolve_partial(void *ctx, const char *name, size_t *len)
 	return t->body;
 }
 
-static int render_one(const struct template_set *set, const void *tmpl, const char *ctx,
-		      size_t ctx_len, ac_escape esc, char **out, size_t *out_len, char *err,
-		      size_t errlen)
+/* Renders one part. From a parsed context (ABI 1.1) the engine's buffer is
+ * a malloc() one that the caller owns: it is taken as it is. From JSON text
+ * (1.0 engines) the buffer belongs to the engine and is copied. */
+static int render_one(const struct template_set *set, const void *tmpl, const struct tcontext *c,
+		      ac_escape esc, char **out, size_t *out_len, char *err, size_t errlen)
 {
+	const ac_template_engine *e = set->eng->e;
 	char *buf = NULL;
 	size_t n = 0;
-	if (set->eng->e->render(tmpl, ctx, ctx_len, resolve_partial, (void *)set, esc, &buf, &n, err,
-				errlen))
-		return -1;
-	*out = malloc(n + 1);
-	if (*out) {
-		memcpy(*out, buf, n);
-		(*out)[n] = '\0';
-	}
-	set->eng->e->free_output(buf);
-	if (!*out) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
+	if (c->parsed) {
+		if (e->render_ctx(tmpl, c->parsed, resolve_partial, (void *)set, esc, &buf, &n, err,
+				  errlen))
+			return -1;
+		*out = buf;
+	} else {
+		if (e->render(tmpl, c->json, c->len, resolve_partial, (void *)set, esc, &buf, &n, err,
+			      errlen))
+			return -1;
+		*out = malloc(n + 1);
+		if (*out) {
+			memcpy(*out, buf, n);
+			(*out)[n] = '\0';
+		}
+		e->free_output(buf);
+		if (!*out) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
 	}
 	if (out_len)
 		*out_len = n;
 	return 0;
 }
 
+int templates_context_parse(const struct template_set *set, struct tcontext *c, const char *ctx,
+			    size_t ctx_len, char *err, size_t errlen)
+{
+	const ac_template_engine *e = set->eng->e;
+	c->parsed = NULL;
+	c->json = ctx;
+	c->len = ctx_len;
+	if (!has_ctx_api(e))
+		return 0;
+	if (err && errlen)
+		err[0] = '\0';
+	c->parsed = e->context_parse(ctx, ctx_len, err, errlen);
+	if (!c->parsed) {
+		if (err && errlen && !err[0])
+			snprintf(err, errlen, "context: cannot parse");
+		return -1;
+	}
+	return 0;
+}
+
+void templates_context_free(const struct template_set *set, struct tcontext *c)
+{
+	if (c->parsed)
+		set->eng->e->context_free(c->parsed);
+	c->parsed = NULL;
+}
+
+int templates_render_ctx(const struct template_set *set, const struct tfile *t,
+			 const struct tcontext *c, ac_escape escape, struct rendered *out, char *err,
+			 size_t errlen)
+{
+	memset(out, 0, sizeof *out);
+	int rc = render_one(set, t->tbody, c, escape, &out->body, &out->body_len, err, errlen);
+	if (!rc && t->subject)
+		rc = render_one(set, t->subject, c, AC_ESCAPE_TEXT, &out->subject, NULL, err,
+				errlen);
+	if (!rc && t->cc)
+		rc = render_one(set, t->cc, c, AC_ESCAPE_TEXT, &out->cc, NULL, err, errlen);
+	if (!rc && t->bcc)
+		rc = render_one(set, t->bcc, c, AC_ESCAPE_TEXT, &out->bcc, NULL, err, errlen);
+	if (rc)
+		rendered_free(out);
+	return rc;
+}
+
 int templates_render(const struct template_set *set, const struct tfile *t, const char *ctx,
 		     size_t ctx_len, ac_escape escape, struct rendered *out, char *err,
 		     size_t errlen)
 {
+	struct tcontext c;
 	memset(out, 0, sizeof *out);
-	int rc = render_one(set, t->tbody, ctx, ctx_len, escape, &out->body, &out->body_len, err,
-			    errlen);
-	if (!rc && t->subject)
-		rc = render_one(set, t->subject, ctx, ctx_len, AC_ESCAPE_TEXT, &out->subject, NULL,
-				err, errlen);
-	if (!rc && t->cc)
-		rc = render_one(set, t->cc, ctx, ctx_len, AC_ESCAPE_TEXT, &out->cc, NULL, err,
-				errlen);
-	if (!rc && t->bcc)
-		rc = render_one(set, t->bcc, ctx, ctx_len, AC_ESCAPE_TEXT, &out->bcc, NULL, err,
-				errlen);
-	if (rc)
-		rendered_free(out);
+	if (templates_context_parse(set, &c, ctx, ctx_len, err, errlen))
+		return -1;
+	int rc = templates_render_ctx(set, t, &c, escape, out, err, errlen);
+	templates_context_free(set, &c);
 	return rc;
 }
 

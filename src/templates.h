@@ -61,11 +61,31 @@ struct rendered {
 };
 
 /* Renders file t of the set against the JSON context: the body with
- * `escape`, the subject, cc and bcc as text. 0, or -1 with err. */
+ * `escape`, the subject, cc and bcc as text. The context is parsed once for
+ * all the parts when the engine can (ABI 1.1). 0, or -1 with err. */
 int templates_render(const struct template_set *set, const struct tfile *t, const char *ctx,
 		     size_t ctx_len, ac_escape escape, struct rendered *out, char *err,
 		     size_t errlen);
 void rendered_free(struct rendered *r);
+
+/* A context prepared for several renders: the engine's parsed form (ABI 1.1
+ * engines), else the JSON text itself, borrowed (it must outlive the
+ * tcontext). */
+struct tcontext {
+	void *parsed; /* NULL: render from json */
+	const char *json;
+	size_t len;
+};
+
+/* Prepares c from the JSON context; 0, or -1 with err (invalid JSON). */
+int templates_context_parse(const struct template_set *set, struct tcontext *c, const char *ctx,
+			    size_t ctx_len, char *err, size_t errlen);
+void templates_context_free(const struct template_set *set, struct tcontext *c);
+/* templates_render against a prepared context; any thread, and several
+ * renders may share one tcontext. */
+int templates_render_ctx(const struct template_set *set, const struct tfile *t,
+			 const struct tcontext *c, ac_escape escape, struct rendered *out, char *err,
+			 size_t errlen);
 
 /* The live set, swapped whole on reload while renders go on. */
 struct template_ref {

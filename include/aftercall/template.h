@@ -13,11 +13,18 @@
  * treats fields past struct_size as absent. Fields are only ever appended.
  *
  * The engine never sees where its context came from: it receives the context
- * as JSON text and parses it in whatever way it likes.
+ * as JSON text and parses it in whatever way it likes. Since ABI 1.1 an
+ * engine may also offer to parse a context once (context_parse) and render
+ * several templates against the parsed form (render_ctx): the host renders
+ * an email's body, subject, cc and bcc that way. A host built for 1.1 still
+ * runs a 1.0 engine (it renders each part from the JSON text), and a 1.1
+ * engine still works with a 1.0 host (which never looks past render).
  *
  * Threads: compile and free_template are called from the main thread (start,
  * SIGHUP reload) or the command line; render may be called from any thread,
- * and concurrently on the same template, so it must not mutate the template.
+ * and concurrently on the same template, so it must not change the template
+ * in a way another render could see (an engine may keep a cache inside it if
+ * it synchronises the cache itself).
  */
 #ifndef AFTERCALL_TEMPLATE_H
 #define AFTERCALL_TEMPLATE_H
@@ -30,7 +37,7 @@ extern "C" {
 #endif
 
 #define AC_TEMPLATE_ABI_MAJOR 1
-#define AC_TEMPLATE_ABI_MINOR 0
+#define AC_TEMPLATE_ABI_MINOR 1
 
 /* The name of the symbol the host looks up with dlsym(). */
 #define AC_TEMPLATE_SYMBOL "aftercall_template_engine"
@@ -93,6 +100,39 @@ typedef struct ac_template_engine {
 
 	/* Required. Releases a buffer returned by render. */
 	void (*free_output)(char *out);
+
+	/* ---- ABI 1.1 ---- */
+
+	/*
+	 * Optional, with render_ctx and context_free: all three or none (the
+	 * host refuses an engine that sets only some of them). Parses the
+	 * JSON context `context_json` (ctx_len bytes, not necessarily
+	 * NUL-terminated; the host may free it once this returns) into the
+	 * engine's own form. Returns an opaque handle, or NULL with a message
+	 * in err ("context is not valid JSON: ..."), the same error render
+	 * would have given. Any thread.
+	 */
+	void *(*context_parse)(const char *context_json, size_t ctx_len,
+			       char *err, size_t errlen);
+
+	/*
+	 * Optional (see context_parse). Renders a compiled template against
+	 * a context returned by context_parse, with the same result as render
+	 * against the JSON text it was parsed from. Any thread, concurrently
+	 * on the same template and on the same context: the context is only
+	 * read. On success returns 0 and sets *out to a NUL-terminated buffer
+	 * of *out_len bytes allocated with the C library's malloc(): the
+	 * caller owns it and releases it with free() (no copy is needed).
+	 * On failure returns -1 with a message in err.
+	 */
+	int (*render_ctx)(const void *tmpl, const void *ctx,
+			  ac_partial_fn partials, void *pctx, ac_escape escape,
+			  char **out, size_t *out_len, char *err,
+			  size_t errlen);
+
+	/* Optional (see context_parse). Releases a context returned by
+	 * context_parse, once no render_ctx uses it. Any thread. */
+	void (*context_free)(void *ctx);
 } ac_template_engine;
 
 #ifdef __cplusplus

@@ -1,86 +1,156 @@
 /*
  * Escapers for {{x}}: html, markdown and text. See escape.h for the rules.
+ *
+ * Each escaper classifies bytes through a 256-entry table, copies runs of
+ * bytes that need nothing with one memcpy, and writes straight into the
+ * output buffer after reserving room (values are mostly plain text, so the
+ * common case is one table scan and one copy).
  */
 #include "escape.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #define U_FFFD "\xEF\xBF\xBD"
 
-/* Appends s[from, to) when not empty. */
-static int flush(struct mustache_buf *out, const char *s, size_t from,
-		 size_t to)
+/* Writes go straight into the buffer once room is reserved. */
+static inline int need(struct mustache_buf *b, size_t k)
 {
-	return to > from ? mustache_buf_put(out, s + from, to - from) : 0;
+	return mustache_buf_reserve(b, k);
 }
+
+static inline void raw_put(struct mustache_buf *b, const void *s, size_t n)
+{
+	memcpy(b->data + b->len, s, n);
+	b->len += n;
+}
+
+static inline void raw_putc(struct mustache_buf *b, char c)
+{
+	b->data[b->len++] = c;
+}
+
+/* Ends a write sequence: the buffer stays NUL-terminated. */
+static inline int done(struct mustache_buf *b)
+{
+	if (b->failed)
+		return -1;
+	if (b->data)
+		b->data[b->len] = '\0';
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* HTML                                                                */
+
+/* Nonzero for & < > ". */
+static const unsigned char html_special[256] = {
+	['&'] = 1, ['<'] = 1, ['>'] = 1, ['"'] = 1,
+};
 
 int escape_html(struct mustache_buf *out, const char *s, size_t n)
 {
-	size_t i, done = 0;
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0;
 
-	for (i = 0; i < n; i++) {
+	while (i < n) {
+		size_t j = i;
 		const char *ent;
+		size_t elen;
 
-		switch (s[i]) {
-		case '&': ent = "&amp;"; break;
-		case '<': ent = "&lt;"; break;
-		case '>': ent = "&gt;"; break;
-		case '"': ent = "&quot;"; break;
-		default: continue;
+		while (j < n && !html_special[u[j]])
+			j++;
+		if (j > i) {
+			if (need(out, j - i))
+				return -1;
+			raw_put(out, s + i, j - i);
 		}
-		if (flush(out, s, done, i) ||
-		    mustache_buf_put(out, ent, strlen(ent)))
+		if (j == n)
+			break;
+		switch (u[j]) {
+		case '&': ent = "&amp;"; elen = 5; break;
+		case '<': ent = "&lt;"; elen = 4; break;
+		case '>': ent = "&gt;"; elen = 4; break;
+		default: ent = "&quot;"; elen = 6; break;
+		}
+		if (need(out, elen))
 			return -1;
-		done = i + 1;
+		raw_put(out, ent, elen);
+		i = j + 1;
 	}
-	return flush(out, s, done, n);
+	return done(out);
 }
 
-static int is_ws(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
-	       c == '\v' || c == '\f';
-}
+/* ------------------------------------------------------------------ */
+/* Text                                                                */
+
+static const unsigned char text_ws[256] = {
+	[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1, ['\v'] = 1, ['\f'] = 1,
+};
 
 int escape_text(struct mustache_buf *out, const char *s, size_t n)
 {
-	size_t i = 0, done = 0;
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0;
 
+	/* at most one output byte per input byte */
+	if (n && need(out, n))
+		return -1;
 	while (i < n) {
-		if (!is_ws(s[i])) {
-			i++;
-			continue;
-		}
-		if (flush(out, s, done, i) || mustache_buf_putc(out, ' '))
-			return -1;
-		while (i < n && is_ws(s[i]))
-			i++;
-		done = i;
+		size_t j = i;
+
+		while (j < n && !text_ws[u[j]])
+			j++;
+		raw_put(out, s + i, j - i);
+		if (j == n)
+			break;
+		raw_putc(out, ' ');
+		while (j < n && text_ws[u[j]])
+			j++;
+		i = j;
 	}
-	return flush(out, s, done, n);
+	return done(out);
 }
 
 /* ------------------------------------------------------------------ */
 /* Markdown                                                            */
 
-/* Every ASCII punctuation character may be backslash-escaped in CommonMark. */
-static int is_md_punct(unsigned char c)
-{
-	return c && strchr("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", c);
-}
+/* Bytes the Markdown escaper stops at: ASCII punctuation (1), CR and LF
+ * (2), NUL (3), 0x80-0xFF (4, checked as UTF-8). Everything else, blanks
+ * included, is copied as it is; blanks at either end of a line are turned
+ * into entities apart from this table. */
+enum { MD_PLAIN, MD_PUNCT, MD_EOL, MD_NUL, MD_HIGH };
+
+#define P MD_PUNCT
+static const unsigned char md_class[256] = {
+	[0] = MD_NUL,
+	['\n'] = MD_EOL, ['\r'] = MD_EOL,
+	['!'] = P, ['"'] = P, ['#'] = P, ['$'] = P, ['%'] = P, ['&'] = P,
+	['\''] = P, ['('] = P, [')'] = P, ['*'] = P, ['+'] = P, [','] = P,
+	['-'] = P, ['.'] = P, ['/'] = P, [':'] = P, [';'] = P, ['<'] = P,
+	['='] = P, ['>'] = P, ['?'] = P, ['@'] = P, ['['] = P, ['\\'] = P,
+	[']'] = P, ['^'] = P, ['_'] = P, ['`'] = P, ['{'] = P, ['|'] = P,
+	['}'] = P, ['~'] = P,
+#define H4(b) [b] = MD_HIGH, [b + 1] = MD_HIGH, [b + 2] = MD_HIGH, [b + 3] = MD_HIGH
+#define H16(b) H4(b), H4(b + 4), H4(b + 8), H4(b + 12)
+	H16(0x80), H16(0x90), H16(0xA0), H16(0xB0),
+	H16(0xC0), H16(0xD0), H16(0xE0), H16(0xF0),
+#undef H16
+#undef H4
+};
+#undef P
 
 static int is_cont(unsigned char c)
 {
 	return (c & 0xC0) == 0x80;
 }
 
-/* Length of the well-formed UTF-8 sequence at p, or 0 if there is none. */
-static size_t utf8_len(const unsigned char *p, size_t n)
+/* Length of the well-formed UTF-8 sequence at p (p[0] >= 0x80), or 0 if
+ * there is none. */
+size_t mst_utf8_len(const unsigned char *p, size_t n)
 {
 	unsigned char c = p[0];
 
-	if (c < 0x80)
-		return 1;
 	if (c < 0xC2 || c > 0xF4)
 		return 0;	/* continuation byte, overlong, > U+10FFFF */
 	if (c < 0xE0)
@@ -100,79 +170,144 @@ static size_t utf8_len(const unsigned char *p, size_t n)
 	return 4;
 }
 
-static int put_blank_entity(struct mustache_buf *out, char c)
+/*
+ * Eight bytes at a time: nonzero when all eight are ASCII letters, digits or
+ * spaces, which the escaper copies as they are. Each lane's high bit
+ * answers for its byte; lanes never carry into each other (every sum stays
+ * below 0x100 once the high bits are cleared).
+ */
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+static inline uint64_t lanes_ge(uint64_t a, unsigned char lo)
 {
-	return c == '\t' ? mustache_buf_put(out, "&#9;", 4) :
-			   mustache_buf_put(out, "&#32;", 5);
+	return (a + (0x80 - lo) * ONES) & HIGHS;
 }
 
-/* Escapes the inside of one line (no blanks at either end, no CR/LF). */
-static int md_inline(struct mustache_buf *out, const char *s, size_t n)
+static inline uint64_t lanes_le(uint64_t a, unsigned char hi)
 {
-	const unsigned char *u = (const unsigned char *)s;
-	size_t i = 0, done = 0, k;
-
-	while (i < n) {
-		if (is_md_punct(u[i])) {
-			if (flush(out, s, done, i) ||
-			    mustache_buf_putc(out, '\\'))
-				return -1;
-			done = i++;	/* the character itself follows */
-			continue;
-		}
-		k = u[i] ? utf8_len(u + i, n - i) : 0;
-		if (k) {
-			i += k;
-			continue;
-		}
-		if (flush(out, s, done, i) ||
-		    mustache_buf_put(out, U_FFFD, 3))
-			return -1;
-		done = ++i;
-	}
-	return flush(out, s, done, n);
+	return ~(a + (0x7F - hi) * ONES) & HIGHS;
 }
 
-static int md_line(struct mustache_buf *out, const char *s, size_t n)
+static inline int all_alnum_space(uint64_t x)
 {
-	size_t lead = 0, trail = 0, i;
+	uint64_t a = x & ~HIGHS, l = a | 0x20 * ONES;
+	uint64_t letter = lanes_ge(l, 'a') & lanes_le(l, 'z');
+	uint64_t digit = lanes_ge(a, '0') & lanes_le(a, '9');
+	uint64_t t = a ^ 0x20 * ONES;
+	uint64_t space = ~((t + 0x7F * ONES) | t) & HIGHS;
 
-	while (lead < n && (s[lead] == ' ' || s[lead] == '\t'))
-		lead++;
-	while (trail < n - lead &&
-	       (s[n - 1 - trail] == ' ' || s[n - 1 - trail] == '\t'))
-		trail++;
-	for (i = 0; i < lead; i++)
-		if (put_blank_entity(out, s[i]))
-			return -1;
-	if (md_inline(out, s + lead, n - lead - trail))
+	return ((letter | digit | space) & ~x & HIGHS) == HIGHS;
+}
+
+static int is_blank(unsigned char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Appends blanks s[i, j) as entities; *o is the write position, and room
+ * for three bytes per input byte from `rest` on is kept. */
+static int blank_entities(struct mustache_buf *out, char **o, const char *s,
+			  size_t i, size_t j, size_t rest)
+{
+	out->len = (size_t)(*o - out->data);
+	if (need(out, 5 * (j - i) + 3 * rest))
 		return -1;
-	for (i = n - trail; i < n; i++)
-		if (put_blank_entity(out, s[i]))
-			return -1;
+	*o = out->data + out->len;
+	for (; i < j; i++) {
+		if (s[i] == '\t') {
+			memcpy(*o, "&#9;", 4);
+			*o += 4;
+		} else {
+			memcpy(*o, "&#32;", 5);
+			*o += 5;
+		}
+	}
 	return 0;
 }
 
+/*
+ * One pass over the value, writing straight into the buffer: room for three
+ * output bytes per input byte is reserved first (punctuation takes two,
+ * U+FFFD three, a line break two for one or two). Plain bytes, blanks
+ * included, are copied in a tight loop; blanks that start a line become
+ * entities before it, and blanks that end one were copied and are taken
+ * back and written as entities when the line ends.
+ */
 int escape_markdown(struct mustache_buf *out, const char *s, size_t n)
 {
-	size_t i = 0, j;
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, lead, j, k;
+	char *o;
 
 	while (n && (s[n - 1] == '\n' || s[n - 1] == '\r'))
 		n--;
+	if (n > (SIZE_MAX - 16) / 8)
+		return mustache_buf_grow(out, SIZE_MAX);	/* fails */
+	if (need(out, 3 * n))
+		return -1;
+	o = out->data + out->len;
 	for (;;) {
-		for (j = i; j < n && s[j] != '\n' && s[j] != '\r'; j++)
+		/* a line starts at i: its leading blanks */
+		for (j = i; j < n && is_blank(u[j]); j++)
 			;
-		if (md_line(out, s + i, j - i))
+		if (j > i && blank_entities(out, &o, s, i, j, n - j))
 			return -1;
-		if (j >= n)
+		i = lead = j;
+		for (;;) {
+			unsigned char c;
+
+			while (n - i >= 8) {
+				uint64_t x;
+
+				memcpy(&x, s + i, 8);
+				if (!all_alnum_space(x))
+					break;
+				memcpy(o, &x, 8);
+				o += 8;
+				i += 8;
+			}
+			while (i < n && md_class[u[i]] == MD_PLAIN)
+				*o++ = (char)u[i++];
+			if (i == n)
+				break;
+			c = u[i];
+			if (md_class[c] == MD_PUNCT) {
+				o[0] = '\\';
+				o[1] = (char)c;
+				o += 2;
+				i++;
+			} else if (md_class[c] == MD_HIGH &&
+				   (k = mst_utf8_len(u + i, n - i)) != 0) {
+				memcpy(o, s + i, k);
+				o += k;
+				i += k;
+			} else if (md_class[c] == MD_EOL) {
+				break;
+			} else {	/* NUL, ill-formed UTF-8 */
+				memcpy(o, U_FFFD, 3);
+				o += 3;
+				i++;
+			}
+		}
+		/* the line's trailing blanks were copied: make them entities */
+		for (k = i; k > lead && is_blank(u[k - 1]); k--)
+			;
+		if (k < i) {
+			o -= i - k;
+			if (blank_entities(out, &o, s, k, i, n - i))
+				return -1;
+		}
+		if (i == n)
 			break;
-		if (mustache_buf_put(out, "\\\n", 2))
-			return -1;
-		i = j + 1;
-		if (s[j] == '\r' && i < n && s[i] == '\n')
+		memcpy(o, "\\\n", 2);
+		o += 2;
+		if (u[i] == '\r' && i + 1 < n && u[i + 1] == '\n')
 			i++;
+		i++;
 	}
-	return out->failed ? -1 : 0;
+	out->len = (size_t)(o - out->data);
+	return done(out);
 }
 
 mustache_escape_fn escape_for_mode(ac_escape mode)

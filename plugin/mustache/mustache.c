@@ -17,6 +17,7 @@
  */
 #include "mustache.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,7 +30,7 @@
 /* ------------------------------------------------------------------ */
 /* Output buffer                                                       */
 
-static int buf_grow(struct mustache_buf *b, size_t extra)
+int mustache_buf_grow(struct mustache_buf *b, size_t extra)
 {
 	size_t want, cap;
 	char *p;
@@ -53,23 +54,6 @@ static int buf_grow(struct mustache_buf *b, size_t extra)
 fail:
 	b->failed = 1;
 	return -1;
-}
-
-int mustache_buf_put(struct mustache_buf *b, const char *s, size_t n)
-{
-	if (n == 0)
-		return b->failed ? -1 : 0;
-	if (buf_grow(b, n))
-		return -1;
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return 0;
-}
-
-int mustache_buf_putc(struct mustache_buf *b, char c)
-{
-	return mustache_buf_put(b, &c, 1);
 }
 
 void mustache_buf_release(struct mustache_buf *b)
@@ -611,12 +595,51 @@ struct mnode {
 	unsigned standalone:1;
 	struct mnode *kids;	/* body; for N_PARENT only its N_BLOCK args */
 	struct mnode *next;
+	/* N_PARTIAL, N_PARENT: the name NUL-terminated (static names), the
+	 * template the node belongs to (its mutex guards pcache), and the
+	 * partials compiled for this tag so far */
+	char *pname;
+	struct mustache_tmpl *owner;
+	struct pentry *pcache;
+	/* names looked up in the context: the dot-separated parts (none for
+	 * the implicit iterator ".") */
+	struct npart *parts;
+	size_t nparts;
 };
+
+struct npart {
+	const char *s;
+	size_t len;
+};
+
+/* A compiled partial, keyed by its source text (t->src is a copy). */
+struct pentry {
+	size_t len;
+	struct mustache_tmpl *t;
+	struct pentry *next;
+};
+
+/* Compiled partials kept per tag; past this, a tag whose lookups keep
+ * returning new sources compiles them per render. */
+#define PCACHE_MAX 8
 
 struct mustache_tmpl {
 	char *src;
 	struct mnode *root;
+	size_t hint;		/* initial output buffer size */
+	pthread_mutex_t mu;	/* guards the pcache lists of root's nodes */
 };
+
+static void pentries_free(struct pentry *e)
+{
+	while (e) {
+		struct pentry *next = e->next;
+
+		mustache_free(e->t);
+		free(e);
+		e = next;
+	}
+}
 
 static void nodes_free(struct mnode *n)
 {
@@ -624,6 +647,9 @@ static void nodes_free(struct mnode *n)
 		struct mnode *next = n->next;
 
 		nodes_free(n->kids);
+		pentries_free(n->pcache);
+		free(n->pname);
+		free(n->parts);
 		free(n);
 		n = next;
 	}
@@ -671,9 +697,39 @@ static enum node_type node_type_of(enum tok_kind k)
 	}
 }
 
-static struct mnode *node_from_tok(struct compiler *c, const char *src,
+/* Splits the name of a node that looks it up in the context at its dots
+ * ("a.b" is a then b; "." alone is the top of the context stack). */
+static int split_name(struct mnode *n)
+{
+	size_t i, k = 0, from = 0;
+
+	if (n->type == N_BLOCK ||
+	    ((n->type == N_PARTIAL || n->type == N_PARENT) && !n->dynamic))
+		return 0;
+	if (n->len == 1 && n->str[0] == '.')
+		return 0;
+	n->nparts = 1;
+	for (i = 0; i < n->len; i++)
+		n->nparts += n->str[i] == '.';
+	n->parts = malloc(n->nparts * sizeof(*n->parts));
+	if (!n->parts)
+		return -1;
+	for (i = 0; i <= n->len; i++) {
+		if (i == n->len || n->str[i] == '.') {
+			n->parts[k].s = n->str + from;
+			n->parts[k].len = i - from;
+			k++;
+			from = i + 1;
+		}
+	}
+	return 0;
+}
+
+static struct mnode *node_from_tok(struct compiler *c,
+				   struct mustache_tmpl *tm,
 				   const struct tok *t)
 {
+	const char *src = tm->src;
 	struct mnode *n = calloc(1, sizeof(*n));
 
 	if (!n) {
@@ -695,6 +751,24 @@ static struct mnode *node_from_tok(struct compiler *c, const char *src,
 	n->indent = src + t->before;
 	n->ilen = t->blen;
 	n->body_indent = NO_INDENT;
+	if (split_name(n)) {
+		free(n);
+		oom(c);
+		return NULL;
+	}
+	if (n->type == N_PARTIAL || n->type == N_PARENT) {
+		n->owner = tm;
+		if (!n->dynamic) {
+			n->pname = malloc(n->len + 1);
+			if (!n->pname) {
+				free(n);
+				oom(c);
+				return NULL;
+			}
+			memcpy(n->pname, n->str, n->len);
+			n->pname[n->len] = '\0';
+		}
+	}
 	return n;
 }
 
@@ -731,8 +805,10 @@ static void close_node(const char *src, const struct tok *open,
 	}
 }
 
-static int build(struct compiler *c, const char *src, struct mnode **root)
+static int build(struct compiler *c, struct mustache_tmpl *tm,
+		 struct mnode **root)
 {
+	const char *src = tm->src;
 	struct frame st[MUSTACHE_MAX_DEPTH + 1];
 	size_t depth = 0, i;
 
@@ -745,12 +821,14 @@ static int build(struct compiler *c, const char *src, struct mnode **root)
 
 		if (t->removed || t->kind == T_COMMENT || t->kind == T_DELIM)
 			continue;
+		if (t->kind == T_TEXT && !t->removed)
+			tm->hint += t->end - t->start;
 		if (t->kind == T_CLOSE) {
 			close_node(src, &c->tok[t->match], t, st[depth].node);
 			depth--;
 			continue;
 		}
-		n = node_from_tok(c, src, t);
+		n = node_from_tok(c, tm, t);
 		if (!n)
 			return -1;
 		*st[depth].tail = n;
@@ -825,6 +903,29 @@ static void reindent(struct mnode *n, size_t base)
 	}
 }
 
+/*
+ * Joins sibling text nodes that are contiguous in the source (the lexer cuts
+ * text after every newline, and reindent may have trimmed some lines: those
+ * are no longer contiguous and stay apart), so a run of template lines goes
+ * out in one copy. emit_text splits it again where indentation is due.
+ */
+static void merge_text(struct mnode *n)
+{
+	while (n) {
+		struct mnode *next = n->next;
+
+		if (n->type == N_TEXT && next && next->type == N_TEXT &&
+		    n->str + n->len == next->str) {
+			n->len += next->len;
+			n->next = next->next;
+			free(next);
+			continue;
+		}
+		merge_text(n->kids);
+		n = next;
+	}
+}
+
 struct mustache_tmpl *mustache_compile(const char *name, const char *src,
 				       size_t len, int *status, char *err,
 				       size_t errlen)
@@ -841,7 +942,17 @@ struct mustache_tmpl *mustache_compile(const char *name, const char *src,
 		goto out;
 	}
 	t = calloc(1, sizeof(*t));
-	if (!t || !(t->src = malloc(len + 1))) {
+	if (!t) {
+		oom(&c);
+		goto out;
+	}
+	if (pthread_mutex_init(&t->mu, NULL)) {
+		free(t);
+		t = NULL;
+		oom(&c);
+		goto out;
+	}
+	if (!(t->src = malloc(len + 1))) {
 		oom(&c);
 		goto fail;
 	}
@@ -852,9 +963,14 @@ struct mustache_tmpl *mustache_compile(const char *name, const char *src,
 	if (lex(&c) || match_tags(&c))
 		goto fail;
 	standalone(&c);
-	if (build(&c, t->src, &t->root))
+	if (build(&c, t, &t->root))
 		goto fail;
 	reindent(t->root, 0);
+	merge_text(t->root);
+	/* room for the text, values and partials of a typical render */
+	t->hint = t->hint + t->hint / 2 + 256;
+	if (t->hint > 65536)
+		t->hint = 65536;
 	goto out;
 fail:
 	mustache_free(t);
@@ -871,6 +987,7 @@ void mustache_free(struct mustache_tmpl *t)
 	if (!t)
 		return;
 	nodes_free(t->root);
+	pthread_mutex_destroy(&t->mu);
 	free(t->src);
 	free(t);
 }
@@ -889,19 +1006,13 @@ struct ovr_frame {
 	const struct ovr_frame *up;
 };
 
-struct pcache {
-	char *name;
-	struct mustache_tmpl *t;	/* NULL: no such partial */
-	struct pcache *next;
-};
-
 struct render {
 	const struct mustache_render_args *a;
 	struct mustache_buf *out;
 	struct mustache_buf indent;	/* current indentation */
 	int need_indent;		/* at the start of a template line */
 	int depth;
-	struct pcache *cache;
+	struct pentry *extra;		/* partials compiled for this render only */
 	char *err;
 	size_t errlen;
 };
@@ -918,10 +1029,16 @@ static int rerr(struct render *r, int status, const char *fmt, ...)
 	return status;
 }
 
-static int put(struct render *r, const char *s, size_t n)
+static inline int put(struct render *r, const char *s, size_t n)
 {
-	if (mustache_buf_put(r->out, s, n))
-		return rerr(r, MUSTACHE_ERR_NOMEM, "out of memory");
+	struct mustache_buf *b = r->out;
+
+	if (n == 0 || mustache_buf_reserve(b, n))
+		return n == 0 && !b->failed ? 0 :
+		       rerr(r, MUSTACHE_ERR_NOMEM, "out of memory");
+	memcpy(b->data + b->len, s, n);
+	b->len += n;
+	b->data[b->len] = '\0';
 	return 0;
 }
 
@@ -934,12 +1051,11 @@ static int start_line(struct render *r)
 	return put(r, r->indent.data, r->indent.len);
 }
 
-static int emit_text(struct render *r, const char *s, size_t n)
+/* One line of template text (it ends at its first LF, if any). */
+static int emit_line(struct render *r, const char *s, size_t n)
 {
 	int rc;
 
-	if (n == 0)
-		return 0;
 	if (s[0] == '\n' || (s[0] == '\r' && n > 1 && s[1] == '\n'))
 		r->need_indent = 0;	/* blank lines stay blank */
 	rc = start_line(r);
@@ -950,29 +1066,49 @@ static int emit_text(struct render *r, const char *s, size_t n)
 	return rc;
 }
 
-/* Looks a (dotted) name up: the first part in the context stack, the
- * rest inside what was found. */
-static const void *lookup(const struct render *r, const struct ctx_frame *ctx,
-			  const char *name, size_t len)
+/* Template text, which may span lines (merge_text): each line gets the
+ * current indentation; without one the text goes out whole. */
+static int emit_text(struct render *r, const char *s, size_t n)
 {
-	const struct mustache_data_ops *ops = r->a->ops;
+	int rc = 0;
+
+	if (n == 0)
+		return 0;
+	if (r->indent.len == 0) {
+		r->need_indent = s[n - 1] == '\n';
+		return put(r, s, n);
+	}
+	while (n && !rc) {
+		const char *nl = memchr(s, '\n', n);
+		size_t k = nl ? (size_t)(nl - s) + 1 : n;
+
+		rc = emit_line(r, s, k);
+		s += k;
+		n -= k;
+	}
+	return rc;
+}
+
+/* Looks a (dotted) name up: the first part in the context stack, the
+ * rest inside what was found. The parts were split at compile time. */
+static const void *lookup(const struct render *r, const struct ctx_frame *ctx,
+			  const struct mnode *n)
+{
+	const void *(*get)(void *, const void *, const char *, size_t) =
+		r->a->ops->get;
+	void *ud = r->a->udata;
+	const struct npart *p = n->parts;
 	const void *v = NULL;
-	size_t i = 0, j;
+	size_t k;
 
 	if (!ctx)
 		return NULL;
-	if (len == 1 && name[0] == '.')
+	if (n->nparts == 0)	/* {{.}} */
 		return ctx->val;
-	for (j = 0; j < len && name[j] != '.'; j++)
-		;
 	for (; ctx && !v; ctx = ctx->up)
-		v = ops->get(r->a->udata, ctx->val, name, j);
-	while (v && j < len) {
-		i = j + 1;
-		for (j = i; j < len && name[j] != '.'; j++)
-			;
-		v = ops->get(r->a->udata, v, name + i, j - i);
-	}
+		v = get(ud, ctx->val, p[0].s, p[0].len);
+	for (k = 1; v && k < n->nparts; k++)
+		v = get(ud, v, p[k].s, p[k].len);
 	return v;
 }
 
@@ -987,7 +1123,7 @@ static void value_text(const struct render *r, const void *v, char *scratch,
 static int emit_var(struct render *r, const struct mnode *n,
 		    const struct ctx_frame *ctx)
 {
-	const void *v = lookup(r, ctx, n->str, n->len);
+	const void *v = lookup(r, ctx, n);
 	char scratch[64];
 	const char *s;
 	size_t len;
@@ -1008,49 +1144,84 @@ static int emit_var(struct render *r, const struct mnode *n,
 	return 0;
 }
 
-static char *dup_name(const char *s, size_t n)
+/* The cached partial of entries [e, stop) whose source is src[0, len). */
+static struct mustache_tmpl *pentry_find(const struct pentry *e,
+					 const struct pentry *stop,
+					 const char *src, size_t len)
 {
-	char *p = malloc(n + 1);
-
-	if (p) {
-		memcpy(p, s, n);
-		p[n] = '\0';
-	}
-	return p;
+	for (; e != stop; e = e->next)
+		if (e->len == len && !memcmp(e->t->src, src, len))
+			return e->t;
+	return NULL;
 }
 
-/* Finds (compiling on first use) partial `name`; *t is NULL if absent. */
-static int get_partial(struct render *r, const char *name, size_t len,
-		       const struct mustache_tmpl **t)
+/*
+ * Finds partial `name` for tag n, compiling it on first use; *t is NULL if
+ * there is no such partial. The source comes from the lookup every time
+ * (it may differ between renders); its compiled form is cached in the tag,
+ * keyed by the source text. The list only grows, and an entry is complete
+ * before it is linked under the owner's mutex, so it is walked unlocked
+ * once its head has been read under the mutex.
+ */
+static int get_partial(struct render *r, const struct mnode *cn,
+		       const char *name, const struct mustache_tmpl **t)
 {
-	struct pcache *pc;
+	/* the tag's cache is the one part of a template that renders change */
+	struct mnode *n = (struct mnode *)cn;
+	pthread_mutex_t *mu = &n->owner->mu;
+	struct pentry *head, *e, *p;
+	struct mustache_tmpl *nt, *found;
 	const char *src;
-	size_t slen = 0;
+	size_t slen = 0, count = 0;
 	int status;
 
 	*t = NULL;
 	if (!r->a->partials)
 		return 0;
-	for (pc = r->cache; pc; pc = pc->next)
-		if (!strncmp(pc->name, name, len) && pc->name[len] == '\0') {
-			*t = pc->t;
-			return 0;
-		}
-	pc = calloc(1, sizeof(*pc));
-	if (!pc || !(pc->name = dup_name(name, len))) {
-		free(pc);
-		return rerr(r, MUSTACHE_ERR_NOMEM, "out of memory");
-	}
-	pc->next = r->cache;
-	r->cache = pc;
-	src = r->a->partials(r->a->pctx, pc->name, &slen);
+	src = r->a->partials(r->a->pctx, name, &slen);
 	if (!src)
 		return 0;
-	pc->t = mustache_compile(pc->name, src, slen, &status, r->err,
-				 r->errlen);
-	if (!pc->t)
+	pthread_mutex_lock(mu);
+	head = n->pcache;
+	pthread_mutex_unlock(mu);
+	if ((*t = pentry_find(head, NULL, src, slen)) ||
+	    (*t = pentry_find(r->extra, NULL, src, slen)))
+		return 0;
+
+	nt = mustache_compile(name, src, slen, &status, r->err, r->errlen);
+	if (!nt)
 		return status;
-	*t = pc->t;
+	e = malloc(sizeof(*e));
+	if (!e) {
+		mustache_free(nt);
+		return rerr(r, MUSTACHE_ERR_NOMEM, "out of memory");
+	}
+	e->len = slen;
+	e->t = nt;
+	e->next = NULL;
+	pthread_mutex_lock(mu);
+	/* another render may have compiled it meanwhile */
+	found = pentry_find(n->pcache, head, src, slen);
+	if (!found) {
+		for (p = n->pcache; p; p = p->next)
+			count++;
+		if (count < PCACHE_MAX) {
+			e->next = n->pcache;
+			n->pcache = e;
+			e = NULL;
+		}
+	}
+	pthread_mutex_unlock(mu);
+	if (found) {
+		pentries_free(e);
+		*t = found;
+		return 0;
+	}
+	if (e) {	/* the tag's cache is full: keep it for this render */
+		e->next = r->extra;
+		r->extra = e;
+	}
+	*t = nt;
 	return 0;
 }
 
@@ -1059,21 +1230,31 @@ static int tag_partial(struct render *r, const struct mnode *n,
 		       const struct ctx_frame *ctx,
 		       const struct mustache_tmpl **t)
 {
-	char scratch[64];
-	const char *s = n->str;
-	size_t len = n->len;
+	char scratch[64], small[256];
+	const char *s;
+	char *name;
+	size_t len;
+	const void *v;
+	int rc;
 
 	*t = NULL;
-	if (n->dynamic) {
-		const void *v = lookup(r, ctx, n->str, n->len);
-
-		if (!v)
-			return 0;
-		value_text(r, v, scratch, sizeof(scratch), &s, &len);
-		if (len == 0)
-			return 0;
-	}
-	return get_partial(r, s, len, t);
+	if (!n->dynamic)
+		return get_partial(r, n, n->pname, t);
+	v = lookup(r, ctx, n);
+	if (!v)
+		return 0;
+	value_text(r, v, scratch, sizeof(scratch), &s, &len);
+	if (len == 0)
+		return 0;
+	name = len < sizeof(small) ? small : malloc(len + 1);
+	if (!name)
+		return rerr(r, MUSTACHE_ERR_NOMEM, "out of memory");
+	memcpy(name, s, len);
+	name[len] = '\0';
+	rc = get_partial(r, n, name, t);
+	if (name != small)
+		free(name);
+	return rc;
 }
 
 /* The override of block `name`: the outermost parent's argument wins. */
@@ -1124,7 +1305,7 @@ static int render_section(struct render *r, const struct mnode *n,
 {
 	const struct mustache_data_ops *ops = r->a->ops;
 	void *ud = r->a->udata;
-	const void *v = lookup(r, ctx, n->str, n->len);
+	const void *v = lookup(r, ctx, n);
 	struct ctx_frame f = { .up = ctx };
 	size_t i, count;
 	int rc = 0;
@@ -1206,15 +1387,13 @@ int mustache_render(const struct mustache_tmpl *t,
 		return rerr(&r, MUSTACHE_ERR_INVAL, "invalid arguments");
 	root.val = args->root;
 	root.up = NULL;
-	rc = render_nodes(&r, t->root, args->root ? &root : NULL, NULL);
-	while (r.cache) {
-		struct pcache *next = r.cache->next;
-
-		mustache_free(r.cache->t);
-		free(r.cache->name);
-		free(r.cache);
-		r.cache = next;
+	if (!out->cap) {
+		if (mustache_buf_reserve(out, t->hint))
+			return rerr(&r, MUSTACHE_ERR_NOMEM, "out of memory");
+		out->data[out->len] = '\0';
 	}
+	rc = render_nodes(&r, t->root, args->root ? &root : NULL, NULL);
+	pentries_free(r.extra);
 	mustache_buf_release(&r.indent);
 	if (!rc && out->failed)
 		rc = rerr(&r, MUSTACHE_ERR_NOMEM, "out of memory");

@@ -12,13 +12,15 @@
  * inheritance (parents {{<p}} and blocks {{$b}}) and dynamic names
  * ({{>*name}}, {{<*name}}) modules. Lambdas are not supported.
  *
- * A compiled template is immutable: mustache_render() may run concurrently on
- * the same template from several threads. There is no global mutable state.
+ * mustache_render() may run concurrently on the same template from several
+ * threads: a compiled template changes only by gaining cached partials,
+ * under its own mutex. There is no global mutable state.
  */
 #ifndef AC_MUSTACHE_H
 #define AC_MUSTACHE_H
 
 #include <stddef.h>
+#include <string.h>
 
 /* Internal to the plugin: keep these out of its dynamic symbol table. */
 #pragma GCC visibility push(hidden)
@@ -44,9 +46,38 @@ struct mustache_buf {
 	int failed;		/* set once an allocation failed */
 };
 
-int mustache_buf_put(struct mustache_buf *b, const char *s, size_t n);
-int mustache_buf_putc(struct mustache_buf *b, char c);
+/* Makes room for extra more bytes plus the NUL (slow path of
+ * mustache_buf_reserve); 0, or -1 with b->failed set. */
+int mustache_buf_grow(struct mustache_buf *b, size_t extra);
 void mustache_buf_release(struct mustache_buf *b);
+
+/* Room for extra more bytes and a NUL after them: 0, or -1 once an
+ * allocation failed. Callers may then write up to extra bytes at
+ * data + len themselves. */
+static inline int mustache_buf_reserve(struct mustache_buf *b, size_t extra)
+{
+	if (!b->failed && b->cap - b->len > extra)
+		return 0;
+	return mustache_buf_grow(b, extra);
+}
+
+static inline int mustache_buf_put(struct mustache_buf *b, const char *s,
+				   size_t n)
+{
+	if (n == 0)
+		return b->failed ? -1 : 0;
+	if (mustache_buf_reserve(b, n))
+		return -1;
+	memcpy(b->data + b->len, s, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+static inline int mustache_buf_putc(struct mustache_buf *b, char c)
+{
+	return mustache_buf_put(b, &c, 1);
+}
 
 /* Appends the escaped form of s (n bytes) to out; 0, or -1 when out of
  * memory. */
@@ -102,9 +133,12 @@ struct mustache_tmpl *mustache_compile(const char *name, const char *src,
 				       size_t errlen);
 
 /*
- * Renders t, appending to out. Returns MUSTACHE_OK or a negative
+ * Renders t, appending to out (an empty out gets room for the output size
+ * the template suggests). Returns MUSTACHE_OK or a negative
  * enum mustache_status with a message in err. Partials are compiled on
- * demand and cached for the duration of this call only.
+ * first use and cached inside t, keyed by their source text (a mutex guards
+ * the cache; what is cached is never changed or freed until t is), so
+ * concurrent renders of t share them.
  */
 int mustache_render(const struct mustache_tmpl *t,
 		    const struct mustache_render_args *args,

@@ -1,17 +1,17 @@
 /*
  * aftercall template-engine descriptor for the Mustache engine.
  *
- * compile: the core compiler. render: parse the JSON context with jansson
- * (any JSON value may be the root), then run the core renderer with the
- * jansson adapter and the escaper of the requested mode. Each render owns
- * its JSON tree and partial cache, so concurrent renders of one template
- * are safe.
+ * compile: the core compiler. context_parse: the engine's own JSON parser
+ * (context_json.c; any JSON value may be the root) into a read-only tree.
+ * render_ctx: the core renderer over that tree with the escaper of the
+ * requested mode; its output is a malloc() buffer (free_output is free).
+ * render: context_parse, render_ctx, context_free. A parsed context is only
+ * read and a template changes only by caching partials under its mutex, so
+ * concurrent renders of one template, against one context, are safe.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-#include <jansson.h>
 
 #include <aftercall/template.h>
 
@@ -19,7 +19,7 @@
 #include "escape.h"
 #include "mustache.h"
 
-#define ENGINE_VERSION "1.0.0"
+#define ENGINE_VERSION "1.1.0"
 
 static void fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -38,10 +38,25 @@ static void *mt_compile(const char *name, const char *src, size_t len,
 	return mustache_compile(name, src, len, NULL, err, errlen);
 }
 
-static int mt_render(const void *tmpl, const char *context_json,
-		     size_t ctx_len, ac_partial_fn partials, void *pctx,
-		     ac_escape escape, char **out, size_t *out_len, char *err,
-		     size_t errlen)
+static void *mt_context_parse(const char *context_json, size_t ctx_len,
+			      char *err, size_t errlen)
+{
+	if (!context_json && ctx_len) {
+		fail(err, errlen, "context_parse: invalid arguments");
+		return NULL;
+	}
+	return cj_parse(context_json, ctx_len, err, errlen);
+}
+
+static void mt_context_free(void *ctx)
+{
+	cj_free(ctx);
+}
+
+/* The output buffer is a malloc() one, handed over as it is. */
+static int mt_render_ctx(const void *tmpl, const void *ctx,
+			 ac_partial_fn partials, void *pctx, ac_escape escape,
+			 char **out, size_t *out_len, char *err, size_t errlen)
 {
 	struct mustache_render_args args = {
 		.ops = &context_json_ops,
@@ -49,11 +64,8 @@ static int mt_render(const void *tmpl, const char *context_json,
 		.pctx = pctx,
 	};
 	struct mustache_buf buf = { 0 };
-	json_error_t jerr;
-	json_t *root;
-	int rc;
 
-	if (!tmpl || !out || !out_len || (!context_json && ctx_len)) {
+	if (!tmpl || !ctx || !out || !out_len) {
 		fail(err, errlen, "render: invalid arguments");
 		return -1;
 	}
@@ -63,18 +75,8 @@ static int mt_render(const void *tmpl, const char *context_json,
 		     (int)escape);
 		return -1;
 	}
-	root = json_loadb(context_json ? context_json : "", ctx_len,
-			  JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
-	if (!root) {
-		snprintf(err, errlen,
-			 "context is not valid JSON: line %d, column %d: %s",
-			 jerr.line, jerr.column, jerr.text);
-		return -1;
-	}
-	args.root = root;
-	rc = mustache_render(tmpl, &args, &buf, err, errlen);
-	json_decref(root);
-	if (rc) {
+	args.root = cj_root(ctx);
+	if (mustache_render(tmpl, &args, &buf, err, errlen)) {
 		mustache_buf_release(&buf);
 		return -1;
 	}
@@ -85,6 +87,32 @@ static int mt_render(const void *tmpl, const char *context_json,
 	*out = buf.data;
 	*out_len = buf.len;
 	return 0;
+}
+
+static int mt_render(const void *tmpl, const char *context_json,
+		     size_t ctx_len, ac_partial_fn partials, void *pctx,
+		     ac_escape escape, char **out, size_t *out_len, char *err,
+		     size_t errlen)
+{
+	struct cj_doc *ctx;
+	int rc;
+
+	if (!tmpl || !out || !out_len || (!context_json && ctx_len)) {
+		fail(err, errlen, "render: invalid arguments");
+		return -1;
+	}
+	if (!escape_for_mode(escape)) {
+		fail(err, errlen, "render: unknown escape mode %d",
+		     (int)escape);
+		return -1;
+	}
+	ctx = cj_parse(context_json, ctx_len, err, errlen);
+	if (!ctx)
+		return -1;
+	rc = mt_render_ctx(tmpl, ctx, partials, pctx, escape, out, out_len,
+			   err, errlen);
+	cj_free(ctx);
+	return rc;
 }
 
 static void mt_free_template(void *tmpl)
@@ -108,4 +136,7 @@ const ac_template_engine aftercall_template_engine = {
 	.render = mt_render,
 	.free_template = mt_free_template,
 	.free_output = mt_free_output,
+	.context_parse = mt_context_parse,
+	.render_ctx = mt_render_ctx,
+	.context_free = mt_context_free,
 };
