@@ -513,7 +513,7 @@ static void chain_all(struct config *c, struct route *r)
 		r->chain[r->nchain++] = i;
 }
 
-static void parse_verifier(struct walk *w, struct config *c, struct route *r, yaml_node_t *n,
+static void parse_verifier(struct walk *w, struct config *c, struct verifier *vf, yaml_node_t *n,
 			   const char *key)
 {
 	char sub[160];
@@ -521,7 +521,7 @@ static void parse_verifier(struct walk *w, struct config *c, struct route *r, ya
 	if (raw) {
 		if (strcmp(raw, "livekit"))
 			err_at(w, n, key, "expected livekit, or a mapping with hmac or bearer");
-		r->verify.kind = VERIFY_LIVEKIT;
+		vf->kind = VERIFY_LIVEKIT;
 		return;
 	}
 	if (!is_map(w, n, key))
@@ -536,9 +536,9 @@ static void parse_verifier(struct walk *w, struct config *c, struct route *r, ya
 	}
 	if (b) {
 		snprintf(sub, sizeof sub, "%s.bearer", key);
-		r->verify.kind = VERIFY_BEARER;
-		r->verify.secret = get_str(w, b, sub);
-		if (r->verify.secret && strlen(r->verify.secret) < 16)
+		vf->kind = VERIFY_BEARER;
+		vf->secret = get_str(w, b, sub);
+		if (vf->secret && strlen(vf->secret) < 16)
 			err_at(w, b, sub, "token too short (at least 16 characters)");
 		return;
 	}
@@ -547,28 +547,28 @@ static void parse_verifier(struct walk *w, struct config *c, struct route *r, ya
 		return;
 	static const char *const hkeys[] = {"header", "prefix", "encoding", "secret", NULL};
 	check_keys(w, h, sub, hkeys);
-	r->verify.kind = VERIFY_HMAC;
+	vf->kind = VERIFY_HMAC;
 	yaml_node_t *v;
 	snprintf(sub, sizeof sub, "%s.hmac.header", key);
 	if ((v = map_get(w, h, "header")))
-		r->verify.header = get_str(w, v, sub);
+		vf->header = get_str(w, v, sub);
 	else
 		err_at(w, h, sub, "required");
 	snprintf(sub, sizeof sub, "%s.hmac.prefix", key);
-	r->verify.prefix = (v = map_get(w, h, "prefix")) ? get_str(w, v, sub) : strdup("");
+	vf->prefix = (v = map_get(w, h, "prefix")) ? get_str(w, v, sub) : strdup("");
 	snprintf(sub, sizeof sub, "%s.hmac.encoding", key);
 	if ((v = map_get(w, h, "encoding"))) {
 		char *e = get_str(w, v, sub);
 		if (e && !strcmp(e, "base64"))
-			r->verify.encoding = ENC_BASE64;
+			vf->encoding = ENC_BASE64;
 		else if (e && strcmp(e, "hex"))
 			err_at(w, v, sub, "expected hex or base64, got \"%s\"", e);
 		free(e);
 	}
 	snprintf(sub, sizeof sub, "%s.hmac.secret", key);
 	if ((v = map_get(w, h, "secret"))) {
-		r->verify.secret = get_str(w, v, sub);
-		if (r->verify.secret && !*r->verify.secret)
+		vf->secret = get_str(w, v, sub);
+		if (vf->secret && !*vf->secret)
 			err_at(w, v, sub, "empty secret");
 	} else {
 		err_at(w, h, sub, "required");
@@ -580,7 +580,9 @@ static void parse_routes(struct walk *w, struct config *c, yaml_node_t *n)
 	if (!n) {
 		c->routes = calloc(1, sizeof *c->routes);
 		c->routes[0].path = strdup("/webhooks/livekit");
-		c->routes[0].verify.kind = VERIFY_LIVEKIT;
+		c->routes[0].verify = calloc(1, sizeof *c->routes[0].verify);
+		c->routes[0].nverify = 1;
+		c->routes[0].verify[0].kind = VERIFY_LIVEKIT;
 		chain_all(c, &c->routes[0]);
 		c->nroutes = 1;
 		return;
@@ -597,7 +599,7 @@ static void parse_routes(struct walk *w, struct config *c, yaml_node_t *n)
 		snprintf(key, sizeof key, "routes[%d]", i);
 		if (!is_map(w, item, key))
 			continue;
-		static const char *const keys[] = {"path", "verify", "plugins", NULL};
+		static const char *const keys[] = {"path", "verify", "event_type", "plugins", NULL};
 		check_keys(w, item, key, keys);
 		struct route *r = &c->routes[c->nroutes++];
 		yaml_node_t *v = map_get(w, item, "path");
@@ -614,10 +616,30 @@ static void parse_routes(struct walk *w, struct config *c, yaml_node_t *n)
 					err_at(w, v, sub, "route %s is defined twice", r->path);
 		}
 		snprintf(sub, sizeof sub, "%s.verify", key);
-		if ((v = map_get(w, item, "verify")))
-			parse_verifier(w, c, r, v, sub);
-		else
-			err_at(w, item, sub, "required (livekit, hmac or bearer)");
+		if (!(v = map_get(w, item, "verify"))) {
+			err_at(w, item, sub, "required (livekit, hmac or bearer, or a list of them)");
+		} else if (v->type == YAML_SEQUENCE_NODE) {
+			size_t nv = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+			r->verify = calloc(nv ? nv : 1, sizeof *r->verify);
+			if (!nv)
+				err_at(w, v, sub, "give at least one verifier");
+			for (yaml_node_item_t *vi = v->data.sequence.items.start;
+			     vi < v->data.sequence.items.top; vi++) {
+				char vsub[128];
+				snprintf(vsub, sizeof vsub, "%s[%zu]", sub, r->nverify);
+				parse_verifier(w, c, &r->verify[r->nverify++], node(w, *vi), vsub);
+			}
+		} else {
+			r->verify = calloc(1, sizeof *r->verify);
+			r->nverify = 1;
+			parse_verifier(w, c, &r->verify[0], v, sub);
+		}
+		if ((v = map_get(w, item, "event_type"))) {
+			snprintf(sub, sizeof sub, "%s.event_type", key);
+			r->event_type = get_str(w, v, sub);
+			if (r->event_type && (!*r->event_type || strlen(r->event_type) > 100))
+				err_at(w, v, sub, "expected a short event type name");
+		}
 		snprintf(sub, sizeof sub, "%s.plugins", key);
 		if (!(v = map_get(w, item, "plugins"))) {
 			chain_all(c, r);
@@ -784,9 +806,13 @@ void config_free(struct config *c)
 	for (size_t i = 0; i < c->nroutes; i++) {
 		struct route *r = &c->routes[i];
 		free(r->path);
-		free(r->verify.header);
-		free(r->verify.prefix);
-		free(r->verify.secret);
+		for (size_t k = 0; k < r->nverify; k++) {
+			free(r->verify[k].header);
+			free(r->verify[k].prefix);
+			free(r->verify[k].secret);
+		}
+		free(r->verify);
+		free(r->event_type);
 		free(r->chain);
 	}
 	free(c->routes);

@@ -23,7 +23,11 @@ struct verifier {
 
 struct route {
 	char *path;
-	struct verifier verify;
+	struct verifier *verify; /* a request passes when any of them accepts it */
+	size_t nverify;
+	/* The event type of every body on this route (e.g. "transcript"), or
+	 * NULL: the body's own `event`, `type` or `event_type` field. */
+	char *event_type;
 	size_t *chain; /* indices into config.plugins, in order */
 	size_t nchain;
 };

@@ -106,12 +106,10 @@ static void job_done(struct job *j)
 	MHD_resume_connection(c->mc);
 }
 
-/* Verifies the body with the route's verifier. 0, or an HTTP status with
- * *why set. */
-static unsigned verify(struct conn *c, struct MHD_Connection *mc, char *iss, size_t isslen)
+/* Runs one verifier. 0, or 401 with *why set. */
+static unsigned verify_one(struct conn *c, const struct verifier *v, struct MHD_Connection *mc,
+			   char *iss, size_t isslen, const char **why)
 {
-	const struct verifier *v = &c->route->verify;
-	const char *why = NULL;
 	const char *auth = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Authorization");
 	switch (v->kind) {
 	case VERIFY_LIVEKIT: {
@@ -120,20 +118,36 @@ static unsigned verify(struct conn *c, struct MHD_Connection *mc, char *iss, siz
 					     isslen);
 		if (r == LK_OK)
 			return 0;
-		c->job.result = lk_reason(r);
+		*why = lk_reason(r);
 		return 401;
 	}
 	case VERIFY_HMAC:
 		if (verify_hmac(v, MHD_lookup_connection_value(mc, MHD_HEADER_KIND, v->header),
-				c->body.data, c->body.len, &why) == 0)
+				c->body.data, c->body.len, why) == 0)
 			return 0;
-		break;
+		return 401;
 	case VERIFY_BEARER:
-		if (verify_bearer(v, auth, &why) == 0)
+		if (verify_bearer(v, auth, why) == 0)
 			return 0;
-		break;
+		return 401;
 	}
-	c->job.result = why;
+	*why = "no verifier";
+	return 401;
+}
+
+/* Verifies the body with the route's verifiers: any one may accept it. The
+ * reason given for a refusal is the first verifier's. */
+static unsigned verify(struct conn *c, struct MHD_Connection *mc, char *iss, size_t isslen)
+{
+	const char *first = NULL;
+	for (size_t i = 0; i < c->route->nverify; i++) {
+		const char *why = NULL;
+		if (verify_one(c, &c->route->verify[i], mc, iss, isslen, &why) == 0)
+			return 0;
+		if (!first)
+			first = why;
+	}
+	c->job.result = first ? first : "no verifier";
 	return 401;
 }
 
@@ -144,14 +158,18 @@ static unsigned classify(struct conn *c, json_t *root)
 		c->job.result = "body is not a JSON object";
 		return 400;
 	}
-	json_t *t = json_object_get(root, "event");
-	if (!t && c->route->verify.kind != VERIFY_LIVEKIT)
-		t = json_object_get(root, "type");
-	const char *type = json_string_value(t);
+	const char *type = c->route->event_type;
+	if (!type) {
+		/* LiveKit says `event`; other senders `type` or `event_type`. */
+		json_t *t = json_object_get(root, "event");
+		if (!t)
+			t = json_object_get(root, "type");
+		if (!t)
+			t = json_object_get(root, "event_type");
+		type = json_string_value(t);
+	}
 	if (!type || !*type || strlen(type) >= sizeof c->job.type) {
-		c->job.result = c->route->verify.kind == VERIFY_LIVEKIT
-					? "no event field"
-					: "no event or type field";
+		c->job.result = "no event field";
 		return 400;
 	}
 	strcpy(c->job.type, type);

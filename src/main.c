@@ -432,7 +432,12 @@ static int cmd_check(int argc, char **argv)
 		for (size_t i = 0; i < l.cfg->nroutes; i++) {
 			const struct route *r = &l.cfg->routes[i];
 			static const char *const kinds[] = {"livekit", "hmac", "bearer"};
-			printf("  route   POST %s  verify=%s  plugins=", r->path, kinds[r->verify.kind]);
+			printf("  route   POST %s  verify=", r->path);
+			for (size_t k = 0; k < r->nverify; k++)
+				printf("%s%s", k ? "|" : "", kinds[r->verify[k].kind]);
+			if (r->event_type)
+				printf("  event_type=%s", r->event_type);
+			printf("  plugins=");
 			for (size_t j = 0; j < r->nchain; j++)
 				printf("%s%s", j ? "," : "", l.cfg->plugins[r->chain[j]].name);
 			printf("%s\n", r->nchain ? "" : "(none)");

@@ -60,7 +60,8 @@ START_TEST(minimal_with_defaults)
 	 * through every plugin. */
 	ck_assert_uint_eq(c->nroutes, 1);
 	ck_assert_str_eq(c->routes[0].path, "/webhooks/livekit");
-	ck_assert_int_eq(c->routes[0].verify.kind, VERIFY_LIVEKIT);
+	ck_assert_uint_eq(c->routes[0].nverify, 1);
+	ck_assert_int_eq(c->routes[0].verify[0].kind, VERIFY_LIVEKIT);
 	ck_assert_uint_eq(c->routes[0].nchain, 1);
 	config_free(c);
 	sb_free(&errs);
@@ -168,7 +169,8 @@ START_TEST(plugin_config_becomes_json)
 		 "secret: whsec_abc}\n"
 		 "    plugins: [log]\n"
 		 "  - path: /v1/transcripts\n"
-		 "    verify: {bearer: bearer-token-0123456789}\n"
+		 "    verify: [livekit, {bearer: bearer-token-0123456789}]\n"
+		 "    event_type: transcript\n"
 		 "    plugins: []\n",
 		 minimal);
 	struct config *c = load(text, &errs);
@@ -188,11 +190,14 @@ START_TEST(plugin_config_becomes_json)
 	ck_assert_uint_eq(c->max_connections, 10);
 	ck_assert_uint_eq(c->threads, 3);
 	ck_assert_uint_eq(c->nroutes, 3);
-	ck_assert_int_eq(c->routes[1].verify.kind, VERIFY_HMAC);
-	ck_assert_str_eq(c->routes[1].verify.header, "X-MultiMail-Signature");
-	ck_assert_str_eq(c->routes[1].verify.prefix, "sha256=");
-	ck_assert_str_eq(c->routes[1].verify.secret, "whsec_abc");
-	ck_assert_int_eq(c->routes[2].verify.kind, VERIFY_BEARER);
+	ck_assert_int_eq(c->routes[1].verify[0].kind, VERIFY_HMAC);
+	ck_assert_str_eq(c->routes[1].verify[0].header, "X-MultiMail-Signature");
+	ck_assert_str_eq(c->routes[1].verify[0].prefix, "sha256=");
+	ck_assert_str_eq(c->routes[1].verify[0].secret, "whsec_abc");
+	ck_assert_uint_eq(c->routes[2].nverify, 2);
+	ck_assert_int_eq(c->routes[2].verify[0].kind, VERIFY_LIVEKIT);
+	ck_assert_int_eq(c->routes[2].verify[1].kind, VERIFY_BEARER);
+	ck_assert_str_eq(c->routes[2].event_type, "transcript");
 	ck_assert_uint_eq(c->routes[2].nchain, 0);
 	config_free(c);
 	sb_free(&errs);

@@ -25,7 +25,9 @@ START_TEST(hex_with_prefix)
 	sig_of("whsec", 0, sig);
 	snprintf(hdr, sizeof hdr, "sha256=%s", sig);
 	ck_assert_int_eq(verify_hmac(&v, hdr, body, strlen(body), &why), 0);
-	ck_assert_int_eq(verify_hmac(&v, sig, body, strlen(body), &why), -1);
+	/* The bare signature, without its prefix, is accepted too. */
+	ck_assert_int_eq(verify_hmac(&v, sig, body, strlen(body), &why), 0);
+	ck_assert_int_eq(verify_hmac(&v, "sha256=zz", body, strlen(body), &why), -1);
 	ck_assert_str_eq(why, "malformed signature");
 	ck_assert_int_eq(verify_hmac(&v, hdr, "{}", 2, &why), -1);
 	ck_assert_str_eq(why, "bad signature");
