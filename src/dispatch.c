@@ -372,7 +372,8 @@ static struct derived *take_emitted(struct dispatcher *d)
 static int run_derived(struct dispatcher *d, const size_t *chain, size_t n, size_t from,
 		       const ac_event *parent, struct derived *list, char *err, size_t errlen);
 
-/* Runs chain[from..n) on ev. 0, or -1 with the failing plugin's reason. */
+/* Runs chain[from..n) on ev. 0; -1 with the failing plugin's reason; -2
+ * when a plugin rejected the event as malformed (err: its reason). */
 static int run_chain(struct dispatcher *d, const size_t *chain, size_t n, size_t from,
 		     const ac_event *ev, char *err, size_t errlen)
 {
@@ -391,8 +392,15 @@ static int run_chain(struct dispatcher *d, const size_t *chain, size_t n, size_t
 				 *perr ? perr : "(no message)");
 			return -1;
 		}
-		if (run_derived(d, chain, n, i + 1, ev, out, err, errlen))
-			return -1;
+		if (v == AC_REJECT) {
+			free_derived(out);
+			perr[sizeof perr - 1] = '\0';
+			snprintf(err, errlen, "%s", *perr ? perr : "rejected");
+			return -2;
+		}
+		int rc = run_derived(d, chain, n, i + 1, ev, out, err, errlen);
+		if (rc)
+			return rc;
 		if (v == AC_STOP)
 			break;
 	}
@@ -449,6 +457,13 @@ static void process_job(struct dispatcher *d, struct job *j)
 	d->cur_request_id = j->request_id;
 	int rc = run_chain(d, j->route->chain, j->route->nchain, 0, &ev, err, sizeof err);
 	d->cur_request_id = NULL;
+	if (rc == -2) {
+		store_rollback_to(d->store);
+		snprintf(j->reason, sizeof j->reason, "%.200s", err);
+		j->status = 400;
+		j->result = j->reason;
+		return;
+	}
 	if (rc) {
 		store_rollback_to(d->store);
 		log_fields(AC_LOG_ERROR, err, "request_id", j->request_id, NULL);

@@ -25,6 +25,7 @@ struct job {
 	/* outputs, set before done() */
 	int status;	    /* HTTP status to answer */
 	const char *result; /* "accepted", "duplicate", or why not */
+	char reason[256];   /* a plugin's words when it rejected the event */
 	/* completion, called on the dispatcher thread */
 	void (*done)(struct job *j);
 	void *ctx;

@@ -54,6 +54,7 @@ static const char usage_main[] =
 	"  render           render a template against a JSON context\n"
 	"  outbox           list, show, retry or cancel outbound requests\n"
 	"  mailbox create   provision the agent's MultiMail mailbox\n"
+	"  audit            print a room's or a contact's timeline; verify the chain\n"
 	"  version          print the version and the plugin ABI\n"
 	"\n"
 	"Run 'aftercall COMMAND --help' for a command's options.\n";
@@ -159,6 +160,23 @@ static const char usage_mailbox[] =
 	"\n"
 	"Exit status: 0 created; 3 an approval code is needed; 4 the address is\n"
 	"taken; 1 any other error.\n";
+
+static const char usage_audit[] =
+	"Usage: aftercall audit [-c FILE] --room NAME\n"
+	"       aftercall audit [-c FILE] --contact EMAIL\n"
+	"       aftercall audit [-c FILE] --verify\n"
+	"\n"
+	"The audit trail records every step of every session (event received,\n"
+	"transcript received, email rendered, queued, accepted, approved or\n"
+	"rejected, delivered or bounced, forwarded), each record chained to the one\n"
+	"before by SHA-256.\n"
+	"\n"
+	"  -r, --room NAME      the timeline of a room: time, actor, step, details\n"
+	"  -e, --contact EMAIL  the timeline of a contact\n"
+	"  -v, --verify         recompute the whole chain; exit 1 naming the first\n"
+	"                       record that was edited, removed or reordered\n"
+	"  -c, --config FILE    config file (default " DEFAULT_CONFIG ")\n"
+	"  -h, --help           show this help\n";
 
 static int opt_config(int argc, char **argv, const char *usage, const char **file)
 {
@@ -985,6 +1003,97 @@ static int cmd_mailbox(int argc, char **argv)
 	return rc;
 }
 
+/* ---- audit -------------------------------------------------------------- */
+
+static int print_audit(void *ctx, int64_t seq, const struct audit_rec *r)
+{
+	(void)ctx;
+	time_t t = (time_t)(r->ts_ms / 1000);
+	struct tm tm;
+	char when[32];
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+	printf("%6lld  %s.%03dZ  %-10s %-22s %s%s%s\n", (long long)seq, when,
+	       (int)(r->ts_ms % 1000), r->actor, r->kind, r->subject ? r->subject : "",
+	       r->detail ? "  " : "", r->detail ? r->detail : "");
+	return 0;
+}
+
+static int cmd_audit(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'}, {"room", required_argument, NULL, 'r'},
+		{"contact", required_argument, NULL, 'e'}, {"verify", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},	   {NULL, 0, NULL, 0},
+	};
+	const char *file = DEFAULT_CONFIG, *room = NULL, *contact = NULL;
+	int verify = 0, ch;
+	while ((ch = getopt_long(argc, argv, "c:r:e:vh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			file = optarg;
+			break;
+		case 'r':
+			room = optarg;
+			break;
+		case 'e':
+			contact = optarg;
+			break;
+		case 'v':
+			verify = 1;
+			break;
+		case 'h':
+			fputs(usage_audit, stdout);
+			return 0;
+		default:
+			fputs(usage_audit, stderr);
+			return 2;
+		}
+	}
+	if (optind < argc || (!room && !contact && !verify)) {
+		fputs(usage_audit, stderr);
+		return 2;
+	}
+	struct strbuf errs;
+	sb_init(&errs);
+	struct config *cfg = config_load(file, &errs);
+	if (!cfg) {
+		fputs(errs.data ? errs.data : "", stderr);
+		sb_free(&errs);
+		return 1;
+	}
+	sb_free(&errs);
+	char err[1024];
+	struct store *st = store_open(cfg->store, cfg->store_sync_full, 0, err, sizeof err);
+	config_free(cfg);
+	if (!st) {
+		fprintf(stderr, "aftercall audit: %s\n", err);
+		return 1;
+	}
+	int rc = 0;
+	if (verify) {
+		int64_t n = 0;
+		if (store_audit_verify(st, &n, err, sizeof err)) {
+			fprintf(stderr, "aftercall audit: the chain is broken at %s\n", err);
+			rc = 1;
+		} else {
+			printf("audit chain OK: %lld records\n", (long long)n);
+		}
+	}
+	if (room || contact) {
+		int n = store_audit_list(st, room, contact, print_audit, NULL);
+		if (n < 0) {
+			fprintf(stderr, "aftercall audit: %s\n", store_errmsg(st));
+			rc = 1;
+		} else if (n == 0) {
+			fprintf(stderr, "aftercall audit: no records for %s\n", room ? room : contact);
+			rc = 1;
+		}
+	}
+	store_close(st);
+	return rc;
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -1017,6 +1126,8 @@ int main(int argc, char **argv)
 		return cmd_outbox(argc - 1, argv + 1);
 	if (!strcmp(cmd, "mailbox"))
 		return cmd_mailbox(argc - 1, argv + 1);
+	if (!strcmp(cmd, "audit"))
+		return cmd_audit(argc - 1, argv + 1);
 	fprintf(stderr, "aftercall: unknown command '%s'\n\n%s", cmd, usage_main);
 	return 2;
 }

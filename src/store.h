@@ -108,6 +108,10 @@ struct store_ops {
 	int (*timers_due)(struct store *s, int64_t now_ms, int limit,
 			  int (*cb)(void *ctx, const struct timer_row *t), void *ctx);
 	int (*audit_append)(struct store *s, const struct audit_rec *r);
+	/* Audit records about a subject (a room) or a contact (detail's
+	 * "contact"), oldest first; both NULL: all. cb gets each with its seq. */
+	int (*audit_list)(struct store *s, const char *subject, const char *contact,
+			  int (*cb)(void *ctx, int64_t seq, const struct audit_rec *r), void *ctx);
 	/* Walks the chain from the start, recomputing every hash. 0 when it
 	 * holds; otherwise -1 with the first bad record named in err. */
 	int (*audit_verify)(struct store *s, int64_t *count, char *err, size_t errlen);
@@ -171,6 +175,7 @@ void audit_hash(const unsigned char prev[SHA256_LEN], int64_t seq, const struct 
 #define store_timer_next(s, ...) ((s)->ops->timer_next((s), __VA_ARGS__))
 #define store_timers_due(s, ...) ((s)->ops->timers_due((s), __VA_ARGS__))
 #define store_audit_append(s, ...) ((s)->ops->audit_append((s), __VA_ARGS__))
+#define store_audit_list(s, ...) ((s)->ops->audit_list((s), __VA_ARGS__))
 #define store_audit_verify(s, ...) ((s)->ops->audit_verify((s), __VA_ARGS__))
 #define store_outbox_add(s, ...) ((s)->ops->outbox_add((s), __VA_ARGS__))
 #define store_outbox_claim(s, ...) ((s)->ops->outbox_claim((s), __VA_ARGS__))

@@ -425,6 +425,39 @@ static int sq_audit_append(struct store *s, const struct audit_rec *r)
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
+static int sq_audit_list(struct store *s, const char *subject, const char *contact,
+			 int (*cb)(void *ctx, int64_t seq, const struct audit_rec *r), void *ctx)
+{
+	sqlite3_stmt *st;
+	/* Records of a room, and records of the same sessions that carry the
+	 * room only in their detail, are matched alike. */
+	if (sqlite3_prepare_v2(DB(s),
+			       "SELECT seq, ts_ms, actor, kind, subject, request_id, detail FROM audit"
+			       " WHERE (?1 IS NULL OR subject = ?1 OR json_extract(detail, '$.room') = ?1)"
+			       " AND (?2 IS NULL OR json_extract(detail, '$.contact') = ?2)"
+			       " ORDER BY seq",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, contact, -1, SQLITE_STATIC);
+	int rc, n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct audit_rec r = {
+			.ts_ms = sqlite3_column_int64(st, 1),
+			.actor = (const char *)sqlite3_column_text(st, 2),
+			.kind = (const char *)sqlite3_column_text(st, 3),
+			.subject = (const char *)sqlite3_column_text(st, 4),
+			.request_id = (const char *)sqlite3_column_text(st, 5),
+			.detail = (const char *)sqlite3_column_text(st, 6),
+		};
+		n++;
+		if (cb(ctx, sqlite3_column_int64(st, 0), &r))
+			break;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? n : -1;
+}
+
 static int sq_audit_verify(struct store *s, int64_t *count, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
@@ -715,6 +748,7 @@ static const struct store_ops sqlite_ops = {
 	.timer_next = sq_timer_next,
 	.timers_due = sq_timers_due,
 	.audit_append = sq_audit_append,
+	.audit_list = sq_audit_list,
 	.audit_verify = sq_audit_verify,
 	.outbox_add = sq_outbox_add,
 	.outbox_claim = sq_outbox_claim,

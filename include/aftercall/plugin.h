@@ -58,7 +58,7 @@ extern "C" {
 /* The ABI this header describes. A host accepts plugins of the same major
  * and a minor at most its own. */
 #define AC_PLUGIN_ABI_MAJOR 1
-#define AC_PLUGIN_ABI_MINOR 2
+#define AC_PLUGIN_ABI_MINOR 3
 
 /* The name of the symbol the host looks up with dlsym(). */
 #define AC_PLUGIN_SYMBOL "aftercall_plugin"
@@ -91,6 +91,11 @@ typedef enum ac_verdict {
 	/* Failed: everything written for this event is rolled back and the
 	 * sender gets 500, so it retries. The plugin says why in err. */
 	AC_FAIL = -1,
+	/* (ABI 1.3) The event is malformed for this plugin: everything written
+	 * for it is rolled back, it is not journaled, and the sender gets 400
+	 * with err as the reason (name the field: "to[2]: not an email
+	 * address"). A sender must not retry it unchanged. */
+	AC_REJECT = 2,
 } ac_verdict;
 
 /* An accepted event, as the dispatcher hands it to the chain. All pointers

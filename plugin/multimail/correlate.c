@@ -1,0 +1,348 @@
+/*
+ * Correlation: joining the end of a LiveKit session with the transcript
+ * the agent posts, in whichever order they come.
+ *
+ * Sessions are keyed on the room sid, because LiveKit reuses room names:
+ * "support" today and "support" tomorrow are two sessions. A transcript
+ * that names only the room joins the latest sid seen under that name, or,
+ * if none was seen yet, waits under name:<room> until an event brings the
+ * sid and merges it.
+ *
+ * Trigger first: wait transcript_wait for the transcript (a durable timer),
+ * then skip, or send with a template that needs no summary.
+ * Transcript first: send when the trigger comes, or after finish_grace if
+ * it never does (LiveKit drops webhooks when its queue backs up).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "mm.h"
+
+#define MAX_ROOM 256
+#define MAX_IDENTITY 256
+#define MAX_SUMMARY (64 * 1024)
+
+static const char *str(json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+static void session_key(char *out, size_t n, const char *sid, const char *room)
+{
+	if (sid && *sid)
+		snprintf(out, n, "s:%s", sid);
+	else
+		snprintf(out, n, "s:name:%s", room);
+}
+
+static json_t *new_session(const char *sid, const char *room)
+{
+	return json_pack("{s:s, s:s, s:{}, s:b, s:b}", "sid", sid ? sid : "", "room", room,
+			 "participants", "ended", 0, "done", 0);
+}
+
+/* Moves what a name-keyed session gathered into the sid-keyed one. */
+static void merge_named(struct mm *m, json_t *s, const char *room)
+{
+	char nkey[300];
+	session_key(nkey, sizeof nkey, NULL, room);
+	json_t *named = mm_load(m, nkey);
+	if (!named)
+		return;
+	if (json_object_get(named, "transcript") && !json_object_get(s, "transcript"))
+		json_object_set(s, "transcript", json_object_get(named, "transcript"));
+	json_object_update_missing(json_object_get(s, "participants"),
+				   json_object_get(named, "participants"));
+	mm_del(m, nkey);
+	char tkey[320];
+	snprintf(tkey, sizeof tkey, "g:%s", nkey + 2);
+	mm_del(m, tkey);
+	json_decref(named);
+}
+
+static int is_caller(json_t *s, const char *identity, int agent)
+{
+	if (agent)
+		return 0;
+	const char *caller = str(json_object_get(s, "transcript"), "participant");
+	return !caller || !identity || !strcmp(caller, identity);
+}
+
+ac_verdict mm_on_livekit(struct mm *m, const ac_event *ev, json_t *body, char *err,
+			 size_t errlen)
+{
+	json_t *room = json_object_get(body, "room");
+	const char *sid = str(room, "sid"), *name = str(room, "name");
+	if (!sid || !*sid || !name || !*name)
+		return AC_CONTINUE; /* not about a session we can key */
+	char skey[300];
+	session_key(skey, sizeof skey, sid, name);
+	json_t *s = mm_load(m, skey);
+	if (!s)
+		s = new_session(sid, name);
+	if (json_is_true(json_object_get(s, "done"))) {
+		json_decref(s);
+		return AC_CONTINUE;
+	}
+	merge_named(m, s, name);
+	char nkey[300];
+	snprintf(nkey, sizeof nkey, "n:%s", name);
+	m->svc->kv_put(m->host, nkey, sid, strlen(sid), 0);
+	if (str(room, "metadata"))
+		json_object_set_new(s, "room_metadata", json_string(str(room, "metadata")));
+
+	/* What each participant told us: the email attribute, the metadata. */
+	json_t *p = json_object_get(body, "participant");
+	const char *identity = str(p, "identity");
+	int agent = 0;
+	if (identity && *identity) {
+		json_t *parts = json_object_get(s, "participants");
+		json_t *rec = json_object_get(parts, identity);
+		if (!rec) {
+			rec = json_object();
+			json_object_set_new(parts, identity, rec);
+		}
+		const char *kind = str(p, "kind");
+		agent = kind && !strcmp(kind, "AGENT");
+		json_object_set_new(rec, "agent", json_boolean(agent));
+		if (str(p, "name"))
+			json_object_set_new(rec, "name", json_string(str(p, "name")));
+		if (str(p, "metadata"))
+			json_object_set_new(rec, "metadata", json_string(str(p, "metadata")));
+		const char *email = str(json_object_get(p, "attributes"), "email");
+		if (email)
+			json_object_set_new(rec, "email", json_string(email));
+	}
+
+	int trigger = m->trigger == TRIGGER_ROOM_FINISHED
+			      ? !strcmp(ev->type, "room_finished")
+			      : (!strcmp(ev->type, "participant_left") ||
+				 !strcmp(ev->type, "participant_connection_aborted")) &&
+					is_caller(s, identity, agent);
+	if (!strcmp(ev->type, "room_finished") || !strncmp(ev->type, "participant_", 12))
+		mm_audit(m, "event.received", name,
+			 json_pack("{s:s, s:s, s:s?}", "event", ev->type, "id", ev->id,
+				   "participant", identity));
+	int rc = 0;
+	if (trigger && !json_is_true(json_object_get(s, "ended"))) {
+		json_object_set_new(s, "ended", json_true());
+		if (json_object_get(s, "transcript")) {
+			mm_audit(m, "session.correlated", name,
+				 json_pack("{s:s, s:s}", "sid", sid, "order", "transcript first"));
+			rc = mm_finish(m, skey, s, NULL);
+		} else {
+			char wkey[320];
+			snprintf(wkey, sizeof wkey, "w:%s", skey + 2);
+			rc = m->svc->kv_put(m->host, wkey, "", 0,
+					    m->svc->now_ms(m->host) + m->transcript_wait_ms);
+		}
+	}
+	if (!rc)
+		rc = mm_save(m, skey, s, 0);
+	json_decref(s);
+	if (rc) {
+		snprintf(err, errlen, "cannot store the session");
+		return AC_FAIL;
+	}
+	return AC_CONTINUE;
+}
+
+/* ---- transcripts --------------------------------------------------------- */
+
+/* A short single-line string field, or absent. */
+static int check_line(json_t *body, const char *key, size_t max, int required, char *err,
+		      size_t errlen)
+{
+	json_t *v = json_object_get(body, key);
+	if (!v || json_is_null(v)) {
+		if (required)
+			snprintf(err, errlen, "%s: required", key);
+		return required ? -1 : 0;
+	}
+	const char *s = json_string_value(v);
+	if (!s) {
+		snprintf(err, errlen, "%s: expected a string", key);
+		return -1;
+	}
+	if (!*s || strlen(s) > max || strpbrk(s, "\r\n")) {
+		snprintf(err, errlen, "%s: expected one line of 1 to %zu bytes", key, max);
+		return -1;
+	}
+	return 0;
+}
+
+static int validate(json_t *body, char *err, size_t errlen)
+{
+	static const char *const known[] = {"room",    "room_sid", "participant", "to",
+					    "template", "summary",  "data",	  "transcript",
+					    NULL};
+	const char *k;
+	json_t *v;
+	json_object_foreach(body, k, v)
+	{
+		int found = 0;
+		for (int i = 0; known[i]; i++)
+			found |= !strcmp(k, known[i]);
+		if (!found) {
+			snprintf(err, errlen, "%.60s: unknown field", k);
+			return -1;
+		}
+	}
+	if (check_line(body, "room", MAX_ROOM, 1, err, errlen) ||
+	    check_line(body, "room_sid", MAX_ROOM, 0, err, errlen) ||
+	    check_line(body, "participant", MAX_IDENTITY, 0, err, errlen) ||
+	    check_line(body, "template", 64, 0, err, errlen))
+		return -1;
+	const char *t = str(body, "template");
+	for (const char *p = t; p && *p; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '_' || *p == '-')) {
+			snprintf(err, errlen, "template: letters, digits, _ and - only");
+			return -1;
+		}
+	}
+	json_t *to = json_object_get(body, "to");
+	if (to) {
+		if (!json_is_array(to) || json_array_size(to) == 0) {
+			snprintf(err, errlen, "to: expected a non-empty array of addresses");
+			return -1;
+		}
+		if (json_array_size(to) > MM_MAX_RECIPIENTS) {
+			snprintf(err, errlen, "to: %zu addresses, at most %d allowed",
+				 json_array_size(to), MM_MAX_RECIPIENTS);
+			return -1;
+		}
+		size_t i;
+		json_array_foreach(to, i, v)
+		{
+			if (!mm_valid_address(json_string_value(v))) {
+				snprintf(err, errlen, "to[%zu]: not an email address", i);
+				return -1;
+			}
+		}
+	}
+	v = json_object_get(body, "summary");
+	if (v && !json_is_null(v) &&
+	    (!json_is_string(v) || json_string_length(v) > MAX_SUMMARY)) {
+		snprintf(err, errlen, "summary: expected a string of at most %d bytes", MAX_SUMMARY);
+		return -1;
+	}
+	v = json_object_get(body, "data");
+	if (v && !json_is_null(v) && !json_is_object(v)) {
+		snprintf(err, errlen, "data: expected an object");
+		return -1;
+	}
+	v = json_object_get(body, "transcript");
+	if (v && !json_is_null(v) && !json_is_array(v) && !json_is_object(v)) {
+		snprintf(err, errlen, "transcript: expected the agent's session.history items");
+		return -1;
+	}
+	return 0;
+}
+
+ac_verdict mm_on_transcript(struct mm *m, const ac_event *ev, json_t *body, char *err,
+			    size_t errlen)
+{
+	if (validate(body, err, errlen))
+		return AC_REJECT;
+	const char *room = str(body, "room");
+	const char *sid = str(body, "room_sid");
+	char nkey[300], known[MAX_ROOM + 1] = "";
+	if (!sid) {
+		/* The latest sid seen under this name, if any. */
+		snprintf(nkey, sizeof nkey, "n:%s", room);
+		char *v = NULL;
+		size_t n = 0;
+		if (m->svc->kv_get(m->host, nkey, &v, &n) == 1 && n < sizeof known) {
+			memcpy(known, v, n);
+			known[n] = '\0';
+			sid = known;
+		}
+		if (v)
+			m->svc->host_free(v);
+	}
+	char skey[300];
+	session_key(skey, sizeof skey, sid, room);
+	json_t *s = mm_load(m, skey);
+	if (!s)
+		s = new_session(sid, room);
+	if (json_is_true(json_object_get(s, "done")) || json_object_get(s, "transcript")) {
+		/* One transcript per session: a second one is recorded, not sent. */
+		mm_audit(m, "transcript.ignored", room,
+			 json_pack("{s:s, s:s}", "id", ev->id, "reason",
+				   json_is_true(json_object_get(s, "done")) ? "session done"
+									    : "already have one"));
+		json_decref(s);
+		return AC_CONTINUE;
+	}
+	json_t *t = json_object();
+	const char *keys[] = {"participant", "to", "template", "summary", "data", "transcript"};
+	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+		if (json_object_get(body, keys[i]))
+			json_object_set(t, keys[i], json_object_get(body, keys[i]));
+	json_object_set_new(s, "transcript", t);
+	mm_audit(m, "transcript.received", room,
+		 json_pack("{s:s, s:s?, s:s?, s:b}", "id", ev->id, "participant",
+			   str(body, "participant"), "template", str(body, "template"), "summary",
+			   str(body, "summary") != NULL));
+	int rc;
+	if (json_is_true(json_object_get(s, "ended"))) {
+		mm_audit(m, "session.correlated", room,
+			 json_pack("{s:s, s:s}", "sid", sid ? sid : "", "order", "room end first"));
+		char wkey[320];
+		snprintf(wkey, sizeof wkey, "w:%s", skey + 2);
+		mm_del(m, wkey);
+		rc = mm_finish(m, skey, s, NULL);
+	} else {
+		char gkey[320];
+		snprintf(gkey, sizeof gkey, "g:%s", skey + 2);
+		rc = m->svc->kv_put(m->host, gkey, "", 0,
+				    m->svc->now_ms(m->host) + m->finish_grace_ms);
+	}
+	if (!rc)
+		rc = mm_save(m, skey, s, 0);
+	json_decref(s);
+	if (rc) {
+		snprintf(err, errlen, "cannot store the session");
+		return AC_FAIL;
+	}
+	return AC_CONTINUE;
+}
+
+int mm_on_session_timer(struct mm *m, const char *key)
+{
+	int wait = !strncmp(key, "w:", 2), grace = !strncmp(key, "g:", 2);
+	if (!wait && !grace)
+		return 0;
+	char skey[320];
+	snprintf(skey, sizeof skey, "s:%s", key + 2);
+	json_t *s = mm_load(m, skey);
+	if (!s || json_is_true(json_object_get(s, "done"))) {
+		json_decref(s);
+		return 0;
+	}
+	const char *room = str(s, "room");
+	int rc = 0;
+	if (wait && !json_object_get(s, "transcript")) {
+		if (m->send_without_transcript) {
+			mm_audit(m, "session.correlated", room,
+				 json_pack("{s:s}", "order", "no transcript within transcript_wait"));
+			rc = mm_finish(m, skey, s, "no transcript");
+		} else {
+			mm_audit(m, "email.skipped", room,
+				 json_pack("{s:s}", "reason",
+					   "no transcript within transcript_wait (on_missing_transcript: skip)"));
+			json_object_set_new(s, "done", json_true());
+		}
+	} else if (grace && json_object_get(s, "transcript")) {
+		mm_audit(m, "session.correlated", room,
+			 json_pack("{s:s}", "order", "room end not seen within finish_grace"));
+		rc = mm_finish(m, skey, s, NULL);
+	}
+	if (!rc)
+		rc = mm_save(m, skey, s, 0);
+	json_decref(s);
+	return rc;
+}

@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# The mission end to end: the real host with the multimail plugin, the
+# MultiMail double behind prism (MultiMail's openapi.json), LiveKit webhooks
+# signed by livekit-server-sdk, transcripts posted by examples/post_summary.cjs.
+. "${TOP_SRCDIR:-.}/tests/lib.sh"
+
+NM=${AFTERCALL_NODE_MODULES:-$TOP_SRCDIR/tests/interop/node_modules}
+export NODE_PATH="$NM"
+start_double || finish
+KEY=APIe2e SECRET=e2e-livekit-secret-0123456789
+MMKEY=mm_live_e2e_sender_key
+MBX=$(curl -s -X POST -H "Authorization: Bearer $MMKEY" -H 'Content-Type: application/json' \
+	--data '{"address_local":"followups","display_name":"Acme Dental"}' \
+	"http://127.0.0.1:$PRISM/v1/mailboxes" | sed -n 's/.*"id":"\(mbx_[^"]*\)".*/\1/p')
+[ -n "$MBX" ] && ok "the agent's mailbox exists" || not_ok "the agent's mailbox exists"
+RECORD="$WORK/derived.txt"
+HOOK_SECRET=whsec_e2e_multimail_secret
+
+cat >"$WORK/e2e.yaml" <<YAML
+listen: 127.0.0.1:0
+store: sqlite:$WORK/e2e.db
+template_engine: $PLUGIN_BUILDDIR/mustache/.libs/mustache.so
+templates: $TEMPLATES
+livekit:
+  keys:
+    $KEY: $SECRET
+outbox:
+  retry_base_ms: 100
+  retry_cap_ms: 1000
+routes:
+  - path: /webhooks/livekit
+    verify: livekit
+    plugins: [multimail]
+  - path: /v1/transcripts
+    verify: [livekit, {bearer: e2e-transcript-token-0123}]
+    event_type: transcript
+    plugins: [multimail]
+  - path: /webhooks/multimail
+    verify:
+      hmac: {header: X-MultiMail-Signature, prefix: "sha256=", encoding: hex, secret: $HOOK_SECRET}
+    plugins: [multimail, counter]
+plugins:
+  - name: multimail
+    path: $PLUGIN_BUILDDIR/multimail/.libs/multimail.so
+    config:
+      api_url: http://127.0.0.1:$PRISM
+      api_key: $MMKEY
+      mailbox_id: $MBX
+      transcript_wait: 2
+      finish_grace: 600
+      sender: {name: Grace, company: Acme Dental}
+  - name: counter
+    path: $TEST_PLUGINS/counter.so
+    config: {file: $RECORD}
+YAML
+"$AFTERCALL" check -c "$WORK/e2e.yaml" >"$WORK/check.out" 2>&1
+check "check accepts the mission config" 0 $?
+start_host "$WORK/e2e.yaml" || finish
+control webhook "{\"url\":\"http://127.0.0.1:$PORT/webhooks/multimail\",\"secret\":\"$HOOK_SECRET\"}" >/dev/null
+
+lk() { # lk FILE: a LiveKit webhook signed by livekit-server-sdk
+	node "$TOP_SRCDIR/tests/integration/lk_webhook.cjs" "http://127.0.0.1:$PORT/webhooks/livekit" \
+		"$KEY" "$SECRET" "$1"
+}
+summary() { # summary FILE: the example agent script posts a transcript
+	AFTERCALL_URL="http://127.0.0.1:$PORT" LIVEKIT_API_KEY=$KEY LIVEKIT_API_SECRET=$SECRET \
+		node "$TOP_SRCDIR/examples/post_summary.cjs" "$1" | cut -c1-3
+}
+ev() { # ev FILE EVENT ID SID ROOM [PARTICIPANT_JSON]
+	printf '{"event":"%s","room":{"sid":"%s","name":"%s","metadata":""},%s"id":"%s","createdAt":"1692627460"}' \
+		"$2" "$4" "$5" "${6:+\"participant\":$6,}" "$3" >"$1"
+}
+caller() { # caller IDENTITY EMAIL NAME
+	printf '{"sid":"PA_%s","identity":"%s","name":"%s","state":"DISCONNECTED","attributes":{"email":"%s"}}' \
+		"$1" "$1" "$3" "$2"
+}
+agent='{"sid":"PA_agent","identity":"agent-1","name":"Agent","kind":"AGENT","attributes":{"email":"agent@example.com"}}'
+sent_to() { # sent_to ADDRESS: how many emails the double holds for it
+	control state | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{
+const st=JSON.parse(s);const a=process.argv[1];
+console.log(st.emails.filter(e=>e.direction==="outbound"&&(e.to||[]).includes(a)).length)})' "$1"
+}
+subject_to() {
+	control state | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{
+const st=JSON.parse(s);const e=st.emails.find(e=>e.direction==="outbound"&&(e.to||[]).includes(process.argv[1]));
+console.log(e?e.subject:"")})' "$1"
+}
+wait_sent() { # wait_sent ADDRESS N
+	for _ in $(seq 1 100); do [ "$(sent_to "$1")" -ge "$2" ] && return 0; sleep 0.1; done
+	return 1
+}
+
+# Session A, confirmation: transcript first; the room's end comes twice.
+printf '{"room":"dental-a","room_sid":"RM_A","participant":"ada","template":"confirmation","summary":"You booked a cleaning.","data":{"appointment":"Tuesday 1 December, 10:00","location":"12 High Street"}}' >"$WORK/ta.json"
+check "A: transcript accepted (signed by the example script)" 200 "$(summary "$WORK/ta.json")"
+ev "$WORK/a1.json" participant_joined EV_A1 RM_A dental-a "$(caller ada ada@example.com 'Ada Lovelace')"
+ev "$WORK/a2.json" participant_joined EV_A2 RM_A dental-a "$agent"
+ev "$WORK/a3.json" room_finished EV_A3 RM_A dental-a
+for f in a1 a2 a3 a3; do check "A: $f accepted" 200 "$(lk "$WORK/$f.json")"; done
+
+# Session B, summary: the room ends first, the host restarts, then the transcript.
+ev "$WORK/b1.json" participant_joined EV_B1 RM_B support-b "$(caller bob bob@example.com 'Bob Stone')"
+ev "$WORK/b2.json" room_finished EV_B2 RM_B support-b
+for f in b1 b2 b2; do check "B: $f accepted" 200 "$(lk "$WORK/$f.json")"; done
+
+# Session C, sales follow-up: transcript first with its own `to`.
+printf '{"room":"sales-c","participant":"cy","to":["cy@example.com"],"template":"sales_followup","summary":"Interested in the Pro plan.","data":{"product":"the Pro plan"}}' >"$WORK/tc.json"
+check "C: transcript accepted" 200 "$(summary "$WORK/tc.json")"
+
+# Session D: no transcript ever; on_missing_transcript is skip.
+ev "$WORK/d1.json" participant_joined EV_D1 RM_D quiet-d "$(caller dee dee@example.com Dee)"
+ev "$WORK/d2.json" room_finished EV_D2 RM_D quiet-d
+for f in d1 d2; do check "D: $f accepted" 200 "$(lk "$WORK/$f.json")"; done
+
+stop_host
+start_host "$WORK/e2e.yaml" || finish
+control webhook "{\"url\":\"http://127.0.0.1:$PORT/webhooks/multimail\",\"secret\":\"$HOOK_SECRET\"}" >/dev/null
+
+printf '{"room":"support-b","participant":"bob","summary":"Your router was reset.","data":{"next_steps":["We call you on Friday"]}}' >"$WORK/tb.json"
+check "B: transcript after the restart accepted" 200 "$(summary "$WORK/tb.json")"
+check "B: the same transcript again is a duplicate, 200" 200 "$(summary "$WORK/tb.json")"
+ev "$WORK/c1.json" room_finished EV_C1 RM_C sales-c
+for f in c1 c1; do check "C: $f accepted" 200 "$(lk "$WORK/$f.json")"; done
+
+wait_sent ada@example.com 1
+wait_sent bob@example.com 1
+wait_sent cy@example.com 1
+check "A: one gated send to the caller's email attribute" 1 "$(sent_to ada@example.com)"
+check "A: confirmation subject" "Confirmed: Tuesday 1 December, 10:00 with Acme Dental" "$(subject_to ada@example.com)"
+check "B: one gated send" 1 "$(sent_to bob@example.com)"
+check "B: summary subject" "Summary of your call with Acme Dental on $(date -u '+%-d %B %Y')" "$(subject_to bob@example.com)"
+check "C: one gated send to the transcript's to" 1 "$(sent_to cy@example.com)"
+check "C: sales subject" "Following up on the Pro plan | Acme Dental" "$(subject_to cy@example.com)"
+check "the agent is never a recipient" 0 "$(sent_to agent@example.com)"
+control state >"$WORK/state.json"
+check_grep "A: the body greets the caller" 'Hi Ada Lovelace' "$WORK/state.json"
+check_grep "sends wait for approval" '"status":"pending_send_approval"' "$WORK/state.json"
+sleep 2.5  # past transcript_wait for D; by now A, B and C are accepted too
+check "D: nothing sent" 0 "$(sent_to dee@example.com)"
+"$AFTERCALL" audit -c "$WORK/e2e.yaml" --room quiet-d >"$WORK/d.audit"
+check_grep "D: the audit says it was skipped" 'email.skipped .*no transcript within transcript_wait' "$WORK/d.audit"
+
+# Approval and rejection go through the double's oversight API (via prism);
+# its webhooks come back signed and drive the derived events.
+email_for() {
+	control state | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{
+const st=JSON.parse(s);const e=st.emails.find(e=>e.direction==="outbound"&&(e.to||[]).includes(process.argv[1]));
+console.log(e?e.id:"")})' "$1"
+}
+decide() {
+	curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $MMKEY" \
+		-H 'Content-Type: application/json' --data "{\"email_id\":\"$1\",\"action\":\"$2\"}" \
+		"http://127.0.0.1:$PRISM/v1/oversight/decide"
+}
+EA=$(email_for ada@example.com) EB=$(email_for bob@example.com)
+check "A: approved by a human" 200 "$(decide "$EA" approve)"
+check "B: rejected by a human" 200 "$(decide "$EB" reject)"
+for _ in $(seq 50); do grep -q 'aftercall.email.rejected' "$RECORD" 2>/dev/null && grep -q 'aftercall.email.delivered' "$RECORD" && break; sleep 0.1; done
+check "approval emits aftercall.email.approved" 1 "$(grep -c '^event aftercall.email.approved ' "$RECORD")"
+check "delivery emits aftercall.email.delivered" 1 "$(grep -c '^event aftercall.email.delivered ' "$RECORD")"
+check "rejection emits aftercall.email.rejected" 1 "$(grep -c '^event aftercall.email.rejected ' "$RECORD")"
+
+# A reply through the double.
+control inbound "{\"email_id\":\"$EA\",\"from\":\"ada@example.com\",\"markdown\":\"Thanks!\"}" >/dev/null
+for _ in $(seq 50); do grep -q 'aftercall.email.replied' "$RECORD" && break; sleep 0.1; done
+check "a reply emits aftercall.email.replied" 1 "$(grep -c '^event aftercall.email.replied ' "$RECORD")"
+
+# A bad transcript is a 400 that names the field, and changes nothing.
+printf '{"room":"x","to":["not an address"]}' >"$WORK/bad.json"
+st=$(curl -s -o "$WORK/bad.out" -w '%{http_code}' -X POST -H 'Authorization: Bearer e2e-transcript-token-0123' \
+	--data-binary "@$WORK/bad.json" "http://127.0.0.1:$PORT/v1/transcripts")
+check "a bad transcript gets 400" 400 "$st"
+check_grep "naming the field" 'to\[0\]: not an email address' "$WORK/bad.out"
+st=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Authorization: Bearer wrong-token-000000000' \
+	--data-binary "@$WORK/ta.json" "http://127.0.0.1:$PORT/v1/transcripts")
+check "a transcript with a wrong token gets 401" 401 "$st"
+stop_host
+
+# The audit trail tells each session's story and verifies; an edit breaks it.
+"$AFTERCALL" audit -c "$WORK/e2e.yaml" --room dental-a >"$WORK/a.audit"
+echo "timeline of dental-a:"; cut -c1-220 "$WORK/a.audit" | sed "s/^/    /"
+for step in event.received transcript.received session.correlated recipient.chosen email.rendered \
+	email.queued email.accepted email.approved email.delivered email.replied; do
+	check_grep "A's timeline has $step" " $step " "$WORK/a.audit"
+done
+"$AFTERCALL" audit -c "$WORK/e2e.yaml" --contact bob@example.com >"$WORK/b.audit"
+check_grep "Bob's timeline shows the rejection" ' email.rejected ' "$WORK/b.audit"
+"$AFTERCALL" audit -c "$WORK/e2e.yaml" --verify >"$WORK/verify.out" 2>&1
+check "audit --verify passes" 0 $?
+sqlite3 "$WORK/e2e.db" "UPDATE audit SET detail = replace(detail, 'ada@', 'eve@') WHERE seq = (SELECT min(seq) FROM audit WHERE detail LIKE '%ada@%')"
+"$AFTERCALL" audit -c "$WORK/e2e.yaml" --verify >"$WORK/verify2.out" 2>&1
+check "audit --verify fails after one row is edited" 1 $?
+check_grep "naming the record" 'the chain is broken at record [0-9]*: contents do not match its hash' "$WORK/verify2.out"
+
+grep -i 'violation\|✖' "$WORK/prism.log" | grep -v 'Unable to match the returned status code' >"$WORK/violations" || true
+check "prism reports no violation" 0 "$(wc -l <"$WORK/violations")"
+head -3 "$WORK/violations"
+if grep -q -e "$MMKEY" -e "$SECRET" -e "$HOOK_SECRET" "$WORK/host.log"; then not_ok "no secret in the log"; else ok "no secret in the log"; fi
+finish
