@@ -599,7 +599,8 @@ static void parse_routes(struct walk *w, struct config *c, yaml_node_t *n)
 		snprintf(key, sizeof key, "routes[%d]", i);
 		if (!is_map(w, item, key))
 			continue;
-		static const char *const keys[] = {"path", "verify", "event_type", "plugins", NULL};
+		static const char *const keys[] = {"path",	 "method",  "verify",
+						   "event_type", "plugins", NULL};
 		check_keys(w, item, key, keys);
 		struct route *r = &c->routes[c->nroutes++];
 		yaml_node_t *v = map_get(w, item, "path");
@@ -607,8 +608,14 @@ static void parse_routes(struct walk *w, struct config *c, yaml_node_t *n)
 		if (!v)
 			err_at(w, item, sub, "required");
 		else if ((r->path = get_str(w, v, sub))) {
+			const char *open = strchr(r->path, '{'), *close = strchr(r->path, '}');
 			if (r->path[0] != '/' || strstr(r->path, "/..") || strchr(r->path, '?'))
 				err_at(w, v, sub, "expected an absolute path, got \"%s\"", r->path);
+			else if ((open || close) &&
+				 (!open || !close || close < open || strchr(open + 1, '{') ||
+				  strchr(close + 1, '}') || open[-1] != '/' ||
+				  (close[1] && close[1] != '/')))
+				err_at(w, v, sub, "at most one {name} segment, between slashes");
 			else if (!strcmp(r->path, "/healthz"))
 				err_at(w, v, sub, "/healthz is reserved");
 			for (size_t j = 0; j + 1 < c->nroutes; j++)
@@ -633,6 +640,15 @@ static void parse_routes(struct walk *w, struct config *c, yaml_node_t *n)
 			r->verify = calloc(1, sizeof *r->verify);
 			r->nverify = 1;
 			parse_verifier(w, c, &r->verify[0], v, sub);
+		}
+		if ((v = map_get(w, item, "method"))) {
+			snprintf(sub, sizeof sub, "%s.method", key);
+			char *m = get_str(w, v, sub);
+			if (m && !strcmp(m, "GET"))
+				r->is_get = 1;
+			else if (m && strcmp(m, "POST"))
+				err_at(w, v, sub, "expected POST or GET, got \"%s\"", m);
+			free(m);
 		}
 		if ((v = map_get(w, item, "event_type"))) {
 			snprintf(sub, sizeof sub, "%s.event_type", key);

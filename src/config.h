@@ -22,7 +22,8 @@ struct verifier {
 };
 
 struct route {
-	char *path;
+	char *path;   /* may hold one {name} segment: its text goes to the plugin */
+	int is_get;   /* method: GET (a query answered by on_query) or POST */
 	struct verifier *verify; /* a request passes when any of them accepts it */
 	size_t nverify;
 	/* The event type of every body on this route (e.g. "transcript"), or

@@ -423,8 +423,52 @@ static int run_derived(struct dispatcher *d, const size_t *chain, size_t n, size
 	return rc;
 }
 
+/* A query: the first plugin of the chain with on_query answers it. */
+static void process_query(struct dispatcher *d, struct job *j)
+{
+	j->status = 404;
+	j->result = "nothing answers this route";
+	for (size_t i = 0; i < j->route->nchain; i++) {
+		struct plugin *p = &d->plugins[j->route->chain[i]];
+		if (!PLUGIN_HAS(p->d, on_query))
+			continue;
+		if (store_savepoint(d->store)) {
+			j->status = 503;
+			j->result = "store unavailable";
+			return;
+		}
+		ac_query q = {.route = j->route->path, .param = j->param,
+			      .request_id = j->request_id};
+		ac_response resp = {0};
+		d->in_callback = 1;
+		d->cur_depth = 0;
+		d->cur_request_id = j->request_id;
+		int rc = p->d->on_query(p->state, &q, &resp);
+		d->in_callback = 0;
+		d->cur_request_id = NULL;
+		free_derived(take_emitted(d));
+		if (rc || resp.status < 100 || resp.status > 599) {
+			store_rollback_to(d->store);
+			free(resp.body);
+			j->status = 500;
+			j->result = "plugin failed";
+			return;
+		}
+		store_release(d->store);
+		j->status = resp.status;
+		j->answer = resp.body;
+		j->answer_len = resp.body ? (resp.body_len ? resp.body_len : strlen(resp.body)) : 0;
+		j->result = "answered";
+		return;
+	}
+}
+
 static void process_job(struct dispatcher *d, struct job *j)
 {
+	if (j->is_query) {
+		process_query(d, j);
+		return;
+	}
 	if (store_savepoint(d->store)) {
 		j->status = 503;
 		j->result = "store unavailable";

@@ -22,6 +22,12 @@ struct job {
 	char dedupe[136];
 	char request_id[40];
 	int64_t received_ms;
+	/* a query (GET route): what stood for {name}; the answer comes back in
+	 * answer/answer_len (malloc'd, freed by the HTTP layer) */
+	int is_query;
+	char param[256];
+	char *answer;
+	size_t answer_len;
 	/* outputs, set before done() */
 	int status;	    /* HTTP status to answer */
 	const char *result; /* "accepted", "duplicate", or why not */

@@ -57,6 +57,9 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The methods a 405 answer lists: set just before refusing. */
+static __thread const char *allow_header;
+
 static enum MHD_Result reply(struct MHD_Connection *mc, unsigned status, const char *json)
 {
 	struct MHD_Response *r =
@@ -64,8 +67,8 @@ static enum MHD_Result reply(struct MHD_Connection *mc, unsigned status, const c
 	if (!r)
 		return MHD_NO;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	if (status == 405)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "POST");
+	if (status == 405 && allow_header)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow_header);
 	enum MHD_Result ret = MHD_queue_response(mc, status, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -90,10 +93,33 @@ static enum MHD_Result refuse(struct conn *c, struct MHD_Connection *mc, unsigne
 	return r;
 }
 
-static const struct route *find_route(const struct config *cfg, const char *url)
+/* Matches url against a route path, which may hold one {name} segment;
+ * what stood for it goes to param. */
+static int path_matches(const char *pattern, const char *url, char *param, size_t plen)
+{
+	const char *open = strchr(pattern, '{');
+	if (!open)
+		return !strcmp(pattern, url);
+	size_t pre = (size_t)(open - pattern);
+	const char *close = strchr(open, '}');
+	const char *post = close + 1;
+	size_t ulen = strlen(url), postlen = strlen(post);
+	if (strncmp(url, pattern, pre) || ulen < pre + postlen + 1 ||
+	    strcmp(url + ulen - postlen, post))
+		return 0;
+	size_t n = ulen - pre - postlen;
+	if (n >= plen || memchr(url + pre, '/', n))
+		return 0;
+	memcpy(param, url + pre, n);
+	param[n] = '\0';
+	return 1;
+}
+
+static const struct route *find_route(const struct config *cfg, const char *url, char *param,
+				      size_t plen)
 {
 	for (size_t i = 0; i < cfg->nroutes; i++)
-		if (!strcmp(cfg->routes[i].path, url))
+		if (path_matches(cfg->routes[i].path, url, param, plen))
 			return &cfg->routes[i];
 	return NULL;
 }
@@ -196,6 +222,18 @@ static enum MHD_Result finish_upload(struct conn *c, struct MHD_Connection *mc, 
 	unsigned st = verify(c, mc, iss, sizeof iss);
 	if (st)
 		return refuse(c, mc, st, url, c->job.result, iss);
+	if (c->route->is_get) {
+		c->job.is_query = 1;
+		c->job.route = c->route;
+		c->job.body = "";
+		c->job.received_ms = now_ms();
+		c->job.done = job_done;
+		c->job.ctx = c;
+		c->state = WAITING;
+		MHD_suspend_connection(mc);
+		dispatcher_submit(c->h->d, &c->job);
+		return MHD_YES;
+	}
 
 	json_error_t jerr;
 	json_t *root = json_loadb(c->body.data, c->body.len, JSON_REJECT_DUPLICATES, &jerr);
@@ -224,6 +262,20 @@ static enum MHD_Result finish_upload(struct conn *c, struct MHD_Connection *mc, 
 static enum MHD_Result answer_job(struct conn *c, struct MHD_Connection *mc, const char *url)
 {
 	struct job *j = &c->job;
+	if (j->is_query && j->answer) {
+		char st[8];
+		snprintf(st, sizeof st, "%d", j->status);
+		log_fields(AC_LOG_INFO, "query", "request_id", j->request_id, "path", url, "status",
+			   st, NULL);
+		struct MHD_Response *r = MHD_create_response_from_buffer(
+			j->answer_len, j->answer, MHD_RESPMEM_MUST_COPY);
+		if (!r)
+			return MHD_NO;
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+		enum MHD_Result ret = MHD_queue_response(mc, (unsigned)j->status, r);
+		MHD_destroy_response(r);
+		return ret;
+	}
 	if (j->status != 200)
 		return refuse(c, mc, (unsigned)j->status, url, j->result, NULL);
 	struct strbuf b;
@@ -247,17 +299,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 
 	if (!c) {
 		if (!strcmp(url, "/healthz")) {
-			if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+			if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+				allow_header = "GET, HEAD";
 				return refuse(NULL, mc, 405, url, "method not allowed", NULL);
+			}
 			return dispatcher_healthy(h->d)
 				       ? reply(mc, 200, "{\"status\":\"ok\"}")
 				       : reply(mc, 503, "{\"status\":\"unavailable\"}");
 		}
-		const struct route *r = find_route(h->cfg, url);
+		char param[256];
+		const struct route *r = find_route(h->cfg, url, param, sizeof param);
 		if (!r)
 			return refuse(NULL, mc, 404, url, "no such route", NULL);
-		if (strcmp(method, "POST"))
+		if (strcmp(method, r->is_get ? "GET" : "POST")) {
+			allow_header = r->is_get ? "GET" : "POST";
 			return refuse(NULL, mc, 405, url, "method not allowed", NULL);
+		}
 		const char *cl =
 			MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl && strtoull(cl, NULL, 10) > h->cfg->body_limit)
@@ -268,6 +325,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		c->h = h;
 		c->route = r;
 		c->mc = mc;
+		if (r->is_get)
+			snprintf(c->job.param, sizeof c->job.param, "%s", param);
 		sb_init(&c->body);
 		snprintf(c->job.request_id, sizeof c->job.request_id, "%lx-%lx", h->id_base,
 			 atomic_fetch_add(&h->next_id, 1));
@@ -307,6 +366,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	if (!c)
 		return;
 	sb_free(&c->body);
+	free(c->job.answer);
 	free(c);
 	*con_cls = NULL;
 }

@@ -450,7 +450,7 @@ static int cmd_check(int argc, char **argv)
 		for (size_t i = 0; i < l.cfg->nroutes; i++) {
 			const struct route *r = &l.cfg->routes[i];
 			static const char *const kinds[] = {"livekit", "hmac", "bearer"};
-			printf("  route   POST %s  verify=", r->path);
+			printf("  route   %s %s  verify=", r->is_get ? "GET" : "POST", r->path);
 			for (size_t k = 0; k < r->nverify; k++)
 				printf("%s%s", k ? "|" : "", kinds[r->verify[k].kind]);
 			if (r->event_type)

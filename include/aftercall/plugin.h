@@ -58,7 +58,7 @@ extern "C" {
 /* The ABI this header describes. A host accepts plugins of the same major
  * and a minor at most its own. */
 #define AC_PLUGIN_ABI_MAJOR 1
-#define AC_PLUGIN_ABI_MINOR 3
+#define AC_PLUGIN_ABI_MINOR 4
 
 /* The name of the symbol the host looks up with dlsym(). */
 #define AC_PLUGIN_SYMBOL "aftercall_plugin"
@@ -180,6 +180,22 @@ typedef struct ac_request {
 	int max_attempts;
 	int64_t max_age_ms;
 } ac_request;
+
+/* A read-only request (ABI 1.4): a GET on a route of method GET, such as
+ * /v1/contacts/{email}/history. Borrowed for the callback. */
+typedef struct ac_query {
+	const char *route;	/* the route's pattern */
+	const char *param;	/* what stood for {...} in the path, decoded; or "" */
+	const char *request_id;
+} ac_query;
+
+/* The answer to a query: the plugin sets status and a malloc'd JSON body
+ * that the host sends and frees. */
+typedef struct ac_response {
+	int status;
+	char *body;
+	size_t body_len;
+} ac_response;
 
 /*
  * Services the host offers a plugin, given to init(). The table stays valid
@@ -339,6 +355,18 @@ typedef struct ac_plugin {
 	/* Required. Called once on the main thread after the last callback.
 	 * Releases state. */
 	void (*destroy)(void *state);
+
+	/* ---- ABI 1.4 ---- */
+
+	/*
+	 * Optional. Answers a GET on a route whose chain holds this plugin
+	 * (the first plugin of the chain that has on_query answers). Called
+	 * on the dispatcher thread, inside a transaction: it may read the
+	 * key-value store and enqueue outbox requests (say, to refresh a
+	 * cache), but must not block. Fill *resp and return 0; return -1 for
+	 * a 500.
+	 */
+	int (*on_query)(void *state, const ac_query *q, ac_response *resp);
 } ac_plugin;
 
 #ifdef __cplusplus

@@ -276,6 +276,8 @@ int mm_on_send_outcome(struct mm *m, const char *ekey, const ac_delivery *d)
 			snprintf(key, sizeof key, "t:%s", thread);
 			rc |= m->svc->kv_put(m->host, key, ekey, strlen(ekey), 0);
 		}
+		if (thread && str(e, "contact"))
+			rc |= mm_touch_thread(m, str(e, "contact"), thread);
 		mm_audit(m, "email.accepted", room,
 			 json_pack("{s:s?, s:s?, s:s?, s:s?, s:i}", "contact", str(e, "contact"),
 				   "email_id", id, "thread_id", thread, "status", status, "attempts",
@@ -358,6 +360,8 @@ ac_verdict mm_on_webhook(struct mm *m, const ac_event *ev, json_t *body, char *e
 	int rc = outs ? m->svc->emit(m->host, type, outs, strlen(outs)) : -1;
 	free(outs);
 	json_decref(out);
+	if (!rc && str(e, "thread_id") && str(e, "contact"))
+		rc = mm_touch_thread(m, str(e, "contact"), str(e, "thread_id"));
 	if (!rc)
 		rc = mm_save(m, ekey, e, 0);
 	json_decref(e);

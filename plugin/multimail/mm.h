@@ -26,6 +26,8 @@ struct mm {
 	char *default_template;
 	json_t *sender; /* the `sender` object templates see */
 	char *transcript_type;
+	int history_max;	/* threads in a contact's history */
+	int64_t history_ttl_ms; /* how long a fetched thread counts as fresh */
 };
 
 /* ---- state in the host's key-value store (JSON values) ---- */
@@ -50,6 +52,12 @@ int mm_finish(struct mm *m, const char *skey, json_t *session, const char *why);
 int mm_on_send_outcome(struct mm *m, const char *ekey, const ac_delivery *d);
 ac_verdict mm_on_webhook(struct mm *m, const ac_event *ev, json_t *body, char *err,
 			 size_t errlen);
+
+/* ---- history.c: returning callers ---- */
+/* The contact's thread moved to the front of their history; fetched anew. */
+int mm_touch_thread(struct mm *m, const char *contact, const char *thread_id);
+int mm_on_thread_outcome(struct mm *m, const char *thread_id, const ac_delivery *d);
+int mm_on_query(struct mm *m, const ac_query *q, ac_response *resp);
 
 #pragma GCC visibility pop
 

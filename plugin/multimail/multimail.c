@@ -13,6 +13,8 @@
  *        w:/g:<sess>  timers: transcript_wait, finish_grace
  *        e:<hash>     one email (session, recipient, template)
  *        m:<email id> and t:<thread id>  -> the e: key
+ *        c:<contact>  the contact's thread ids, most recent first
+ *        d:<thread>   MultiMail's thread detail, as last fetched
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -163,7 +165,7 @@ static int init(const ac_host_services *svc, ac_host *host, const char *config_j
 		"api_url",	    "api_key",		"mailbox_id",	    "trigger",
 		"transcript_wait", "finish_grace",	"on_missing_transcript",
 		"missing_template", "default_template", "sender",	    "transcript_type",
-		NULL};
+		"history_max",	    "history_ttl",	NULL};
 	const char *k;
 	json_t *v;
 	json_object_foreach(cfg, k, v)
@@ -227,6 +229,18 @@ static int init(const ac_host_services *svc, ac_host *host, const char *config_j
 	}
 	if (!bad)
 		m->transcript_type = cfg_str(cfg, "transcript_type", "transcript", err, errlen, &bad);
+	int64_t hmax = 10;
+	json_t *hm = json_object_get(cfg, "history_max");
+	if (hm && (!json_is_integer(hm) || json_integer_value(hm) < 1 ||
+		   json_integer_value(hm) > 50)) {
+		snprintf(err, errlen, "history_max: expected 1 to 50 threads");
+		bad = 1;
+	} else if (hm) {
+		hmax = json_integer_value(hm);
+	}
+	m->history_max = (int)hmax;
+	if (!bad && cfg_seconds(cfg, "history_ttl", 60, &m->history_ttl_ms, err, errlen))
+		bad = 1;
 	json_t *sender = json_object_get(cfg, "sender");
 	if (!bad && sender && !json_is_object(sender)) {
 		snprintf(err, errlen, "sender: expected a mapping (name, company, phone)");
@@ -278,7 +292,14 @@ static int on_delivery(void *state, const ac_delivery *d)
 	struct mm *m = state;
 	if (d->tag && !strncmp(d->tag, "send:", 5))
 		return mm_on_send_outcome(m, d->tag + 5, d);
+	if (d->tag && !strncmp(d->tag, "thread:", 7))
+		return mm_on_thread_outcome(m, d->tag + 7, d);
 	return 0;
+}
+
+static int on_query(void *state, const ac_query *q, ac_response *resp)
+{
+	return mm_on_query(state, q, resp);
 }
 
 static void destroy(void *state)
@@ -295,4 +316,5 @@ AC_PLUGIN_EXPORT const ac_plugin aftercall_plugin = {
 	.on_timer = on_timer,
 	.on_delivery = on_delivery,
 	.destroy = destroy,
+	.on_query = on_query,
 };

@@ -35,6 +35,10 @@ routes:
     verify: [livekit, {bearer: e2e-transcript-token-0123}]
     event_type: transcript
     plugins: [multimail]
+  - path: /v1/contacts/{email}/history
+    method: GET
+    verify: [livekit, {bearer: e2e-transcript-token-0123}]
+    plugins: [multimail]
   - path: /webhooks/multimail
     verify:
       hmac: {header: X-MultiMail-Signature, prefix: "sha256=", encoding: hex, secret: $HOOK_SECRET}
@@ -49,6 +53,7 @@ plugins:
       transcript_wait: 2
       finish_grace: 600
       sender: {name: Grace, company: Acme Dental}
+      history_ttl: 1
   - name: counter
     path: $TEST_PLUGINS/counter.so
     config: {file: $RECORD}
@@ -161,9 +166,30 @@ check "delivery emits aftercall.email.delivered" 1 "$(grep -c '^event aftercall.
 check "rejection emits aftercall.email.rejected" 1 "$(grep -c '^event aftercall.email.rejected ' "$RECORD")"
 
 # A reply through the double.
-control inbound "{\"email_id\":\"$EA\",\"from\":\"ada@example.com\",\"markdown\":\"Thanks!\"}" >/dev/null
+control inbound "{\"email_id\":\"$EA\",\"from\":\"ada@example.com\",\"subject\":\"Re: see you Tuesday\",\"markdown\":\"Thanks!\"}" >/dev/null
 for _ in $(seq 50); do grep -q 'aftercall.email.replied' "$RECORD" && break; sleep 0.1; done
 check "a reply emits aftercall.email.replied" 1 "$(grep -c '^event aftercall.email.replied ' "$RECORD")"
+
+# The returning caller's history shows the reply (fetched from MultiMail
+# through the outbox after the webhook; the query never waits on MultiMail).
+history() {
+	curl -s -o "$WORK/hist.json" -w '%{http_code}' -H 'Authorization: Bearer e2e-transcript-token-0123' \
+		"http://127.0.0.1:$PORT/v1/contacts/$1/history"
+}
+for _ in $(seq 50); do
+	[ "$(history ada@example.com)" = 200 ] && grep -q 'Re: see you Tuesday' "$WORK/hist.json" && break
+	sleep 0.1
+done
+check "history of a known contact is 200" 200 "$(history ada@example.com)"
+check_grep "it holds MultiMail's thread detail" '"message_count":2' "$WORK/hist.json"
+check_grep "with the reply in it" 'Re: see you Tuesday' "$WORK/hist.json"
+check "an unknown contact is 404" 404 "$(history nobody@example.com)"
+check_grep "with a JSON error" '{"error":"unknown contact"}' "$WORK/hist.json"
+st=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/v1/contacts/ada@example.com/history")
+check "history without credentials is 401" 401 "$st"
+st=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Authorization: Bearer e2e-transcript-token-0123' \
+	"http://127.0.0.1:$PORT/v1/contacts/ada@example.com/history")
+check "POST on the history route is 405" 405 "$st"
 
 # A bad transcript is a 400 that names the field, and changes nothing.
 printf '{"room":"x","to":["not an address"]}' >"$WORK/bad.json"
