@@ -31,6 +31,7 @@ check_grep() {
 finish() {
 	stop_host
 	type stop_double >/dev/null 2>&1 && stop_double
+	type before_finish >/dev/null 2>&1 && before_finish
 	printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
 	rm -rf "$WORK"
 	[ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ]
