@@ -27,7 +27,26 @@ struct walk {
 	const char *file;
 	struct strbuf *errs;
 	int nerr;
+	int literal_secrets; /* a secret written in the file, not a ${VAR} */
 };
+
+/* Notes a secret given in clear in the file (for check's warning). */
+static void note_secret(struct walk *w, yaml_node_t *n)
+{
+	const char *raw = n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+	if (raw && *raw && !strstr(raw, "${"))
+		w->literal_secrets = 1;
+}
+
+/* Plugin config keys that hold secrets, by their names. */
+static int secret_name(const char *key)
+{
+	static const char *const words[] = {"secret", "token", "password", "api_key", NULL};
+	for (int i = 0; words[i]; i++)
+		if (strstr(key, words[i]))
+			return 1;
+	return 0;
+}
 
 static void err_at(struct walk *w, yaml_node_t *n, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -278,6 +297,8 @@ static json_t *to_json(struct walk *w, yaml_node_t *n, const char *key, int dept
 				return NULL;
 			}
 			snprintf(sub, sizeof sub, "%s.%s", key, k);
+			if (secret_name(k))
+				note_secret(w, node(w, p->value));
 			json_t *v = to_json(w, node(w, p->value), sub, depth + 1);
 			if (!v) {
 				json_decref(o);
@@ -399,6 +420,7 @@ static void parse_livekit(struct walk *w, struct config *c, yaml_node_t *n)
 		snprintf(key, sizeof key, "livekit.keys.%s", raw ? raw : "?");
 		char *name = get_str(w, kn, key);
 		char *secret = get_str(w, node(w, p->value), key);
+		note_secret(w, node(w, p->value));
 		if (name && secret && !*secret)
 			err_at(w, node(w, p->value), key, "empty secret");
 		else if (name && secret && *name) {
@@ -538,6 +560,7 @@ static void parse_verifier(struct walk *w, struct config *c, struct verifier *vf
 		snprintf(sub, sizeof sub, "%s.bearer", key);
 		vf->kind = VERIFY_BEARER;
 		vf->secret = get_str(w, b, sub);
+		note_secret(w, b);
 		if (vf->secret && strlen(vf->secret) < 16)
 			err_at(w, b, sub, "token too short (at least 16 characters)");
 		return;
@@ -568,6 +591,7 @@ static void parse_verifier(struct walk *w, struct config *c, struct verifier *vf
 	snprintf(sub, sizeof sub, "%s.hmac.secret", key);
 	if ((v = map_get(w, h, "secret"))) {
 		vf->secret = get_str(w, v, sub);
+		note_secret(w, v);
 		if (vf->secret && !*vf->secret)
 			err_at(w, v, sub, "empty secret");
 	} else {
@@ -791,6 +815,7 @@ struct config *config_load(const char *file, struct strbuf *errs)
 	else if (is_map(&w, root, "(file)"))
 		parse_root(&w, c, root);
 	yaml_document_delete(&w.doc);
+	c->literal_secrets = w.literal_secrets;
 	if (w.nerr) {
 		config_free(c);
 		return NULL;

@@ -66,6 +66,7 @@ struct config {
 	size_t nplugins;
 	struct route *routes;
 	size_t nroutes;
+	int literal_secrets; /* the file holds a secret in clear */
 };
 
 #define DEFAULT_BODY_LIMIT (1024 * 1024)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -439,6 +440,12 @@ static int cmd_check(int argc, char **argv)
 			bad = 1;
 		}
 	}
+	struct stat sb;
+	if (l.cfg && l.cfg->literal_secrets && stat(file, &sb) == 0 && (sb.st_mode & 0044))
+		fprintf(stderr,
+			"%s: warning: the file holds secrets in clear and other users can read it"
+			" (mode %04o); chmod 600 it, or give the secrets as ${VAR}\n",
+			file, (unsigned)(sb.st_mode & 07777));
 	if (bad) {
 		fputs(errs.data ? errs.data : "", stderr);
 		fprintf(stderr, "%s: not valid\n", file);
