@@ -109,7 +109,7 @@ static int in_txn(ac_host *h, const char *what)
 	if (h && h->d && h->d->in_callback && pthread_equal(pthread_self(), h->d->thread))
 		return 1;
 	log_fields(AC_LOG_ERROR, "host service called outside a callback", "plugin",
-		   h && h->p ? h->p->name : "?", "service", what, NULL);
+		   h && h->p ? h->p->name : "?", "service", what, LOG_END);
 	return 0;
 }
 
@@ -126,9 +126,9 @@ static void svc_log(ac_host *h, ac_log_level level, const char *fmt, ...)
 	if (h && h->d && h->d->in_callback && pthread_equal(pthread_self(), h->d->thread))
 		rid = h->d->cur_request_id;
 	if (rid)
-		log_fields(level, msg, "plugin", h->p->name, "request_id", rid, NULL);
+		log_fields(level, msg, "plugin", h->p->name, "request_id", rid, LOG_END);
 	else
-		log_fields(level, msg, "plugin", h && h->p ? h->p->name : "?", NULL);
+		log_fields(level, msg, "plugin", h && h->p ? h->p->name : "?", LOG_END);
 }
 
 static int64_t svc_now_ms(ac_host *h)
@@ -510,7 +510,7 @@ static void process_job(struct dispatcher *d, struct job *j)
 	}
 	if (rc) {
 		store_rollback_to(d->store);
-		log_fields(AC_LOG_ERROR, err, "request_id", j->request_id, NULL);
+		log_fields(AC_LOG_ERROR, err, "request_id", j->request_id, LOG_END);
 		j->status = 500;
 		j->result = "plugin failed";
 		return;
@@ -545,7 +545,7 @@ static int fire_timer(void *ctx, const struct timer_row *t)
 	if (idx == d->nplugins || !PLUGIN_HAS(d->plugins[idx].d, on_timer)) {
 		/* The plugin is not loaded now; keep its timer for when it is. */
 		log_fields(AC_LOG_WARN, "timer of a plugin that is not loaded; kept for an hour",
-			   "plugin", t->ns, "key", t->key, NULL);
+			   "plugin", t->ns, "key", t->key, LOG_END);
 		return store_kv_put(d->store, t->ns, t->key, t->value, t->len,
 				    now_ms() + 3600 * 1000);
 	}
@@ -577,7 +577,7 @@ static int fire_timer(void *ctx, const struct timer_row *t)
 	if (rc) {
 		store_rollback_to(d->store);
 		log_fields(AC_LOG_ERROR, "timer callback failed; retrying later", "plugin", p->name,
-			   "key", t->key, "error", *err ? err : NULL, NULL);
+			   "key", t->key, "error", *err ? err : NULL, LOG_END);
 		/* Push it back so one bad timer cannot spin the dispatcher. */
 		if (store_savepoint(d->store) == 0) {
 			if (store_kv_put(d->store, t->ns, t->key, t->value, t->len,
@@ -706,7 +706,7 @@ static int apply_result(struct dispatcher *d, const struct send_res *res, int64_
 	snprintf(at, sizeof at, "%d", u.attempts);
 	log_fields(ok ? AC_LOG_DEBUG : AC_LOG_WARN, "delivery attempt", "outbox_id", id, "plugin",
 		   c.plugin, "status", st, "attempt", at, "result", u.state, "error",
-		   res->error[0] ? res->error : NULL, NULL);
+		   res->error[0] ? res->error : NULL, LOG_END);
 	if (u.notify)
 		d->notify_pending = 1;
 	return store_outbox_update(d->store, &u);
@@ -806,7 +806,7 @@ static void deliver_outcomes(struct dispatcher *d)
 		} else {
 			store_rollback_to(d->store);
 			log_fields(AC_LOG_ERROR, "delivery outcome refused by the plugin; offered again later",
-				   "plugin", p->name, "key", o->idem, "error", *err ? err : NULL, NULL);
+				   "plugin", p->name, "key", o->idem, "error", *err ? err : NULL, LOG_END);
 		}
 	next:
 		free(o->plugin);
@@ -831,7 +831,7 @@ static int claim_row(void *ctx, const struct outbox_row *r)
 		send_req_new(r->id, r->method, r->url, r->headers, r->body, r->body_len, err,
 			     sizeof err);
 	if (!req) {
-		log_fields(AC_LOG_ERROR, "outbox row cannot be sent", "error", err, NULL);
+		log_fields(AC_LOG_ERROR, "outbox row cannot be sent", "error", err, LOG_END);
 		return 0;
 	}
 	*c->tail = req;
@@ -885,7 +885,7 @@ static void run_batch(struct dispatcher *d, struct job *jobs, struct send_res *r
 
 	if (store_begin(d->store)) {
 		log_fields(AC_LOG_ERROR, "store: cannot begin a transaction", "error",
-			   store_errmsg(d->store), NULL);
+			   store_errmsg(d->store), LOG_END);
 		d->store_ok = 0;
 		for (struct job *j = jobs; j; j = j->next) {
 			j->status = 503;
@@ -900,23 +900,23 @@ static void run_batch(struct dispatcher *d, struct job *jobs, struct send_res *r
 	for (struct send_res *r = results; r; r = r->next, answered++)
 		if (apply_result(d, r, now))
 			log_fields(AC_LOG_ERROR, "store: cannot record a delivery", "error",
-				   store_errmsg(d->store), NULL);
+				   store_errmsg(d->store), LOG_END);
 	if (d->notify_pending)
 		deliver_outcomes(d);
 	if (want_timers && store_timers_due(d->store, now, TIMERS_PER_PASS, fire_timer, d) < 0)
 		log_fields(AC_LOG_ERROR, "store: timers failed", "error", store_errmsg(d->store),
-			   NULL);
+			   LOG_END);
 	struct claim claim = {d, NULL, &claim.head, 0};
 	unsigned room = d->oconf.concurrency - (d->inflight - (unsigned)answered);
 	if (!d->no_claims && d->next_send_ms && d->next_send_ms <= now && room > 0 &&
 	    store_outbox_claim(d->store, now, (int)room, claim_row, &claim) < 0)
 		log_fields(AC_LOG_ERROR, "store: cannot claim outbox rows", "error",
-			   store_errmsg(d->store), NULL);
+			   store_errmsg(d->store), LOG_END);
 	if (store_commit(d->store)) {
 		free_reqs(claim.head);
 		requeue_results(d, results);
 		log_fields(AC_LOG_ERROR, "store: commit failed; answering 503", "error",
-			   store_errmsg(d->store), NULL);
+			   store_errmsg(d->store), LOG_END);
 		d->store_ok = 0;
 		for (struct job *j = jobs; j; j = j->next) {
 			if (j->status < 300) {
@@ -994,7 +994,7 @@ static void *dispatch_main(void *arg)
 		if (!d->store_ok && !batch) {
 			if (store_probe(d->store) == 0) {
 				d->store_ok = 1;
-				log_fields(AC_LOG_INFO, "store: writable again", NULL);
+				log_fields(AC_LOG_INFO, "store: writable again", LOG_END);
 			}
 		}
 		if (idle && d->store_ok) {
@@ -1058,7 +1058,7 @@ struct dispatcher *dispatcher_new(const struct config *cfg, struct store *store,
 		}
 		log_fields(AC_LOG_INFO, "plugin loaded", "plugin", plugins[i].name, "version",
 			   plugins[i].d->version ? plugins[i].d->version : "", "file",
-			   plugins[i].file, NULL);
+			   plugins[i].file, LOG_END);
 	}
 	refresh_due(d);
 	return d;
@@ -1069,7 +1069,7 @@ int dispatcher_start(struct dispatcher *d)
 	char err[256];
 	d->outbox = outbox_start(&d->oconf, on_send_result, d, err, sizeof err);
 	if (!d->outbox) {
-		log_fields(AC_LOG_ERROR, "cannot start the delivery thread", "error", err, NULL);
+		log_fields(AC_LOG_ERROR, "cannot start the delivery thread", "error", err, LOG_END);
 		return -1;
 	}
 	d->running = 1;

@@ -87,7 +87,7 @@ static enum MHD_Result refuse(struct conn *c, struct MHD_Connection *mc, unsigne
 	snprintf(st, sizeof st, "%u", status);
 	log_fields(status >= 500 ? AC_LOG_ERROR : AC_LOG_WARN, "request refused", "request_id",
 		   c && c->job.request_id[0] ? c->job.request_id : NULL, "path", url, "status", st,
-		   "reason", why, iss && *iss ? "iss" : NULL, iss, NULL);
+		   "reason", why, iss && *iss ? "iss" : NULL, iss, LOG_END);
 	enum MHD_Result r = reply(mc, status, b.oom ? "{}" : b.data);
 	sb_free(&b);
 	return r;
@@ -266,7 +266,7 @@ static enum MHD_Result answer_job(struct conn *c, struct MHD_Connection *mc, con
 		char st[8];
 		snprintf(st, sizeof st, "%d", j->status);
 		log_fields(AC_LOG_INFO, "query", "request_id", j->request_id, "path", url, "status",
-			   st, NULL);
+			   st, LOG_END);
 		struct MHD_Response *r = MHD_create_response_from_buffer(
 			j->answer_len, j->answer, MHD_RESPMEM_MUST_COPY);
 		if (!r)
@@ -284,7 +284,7 @@ static enum MHD_Result answer_job(struct conn *c, struct MHD_Connection *mc, con
 	sb_json_str(&b, j->dedupe, strlen(j->dedupe));
 	sb_putc(&b, '}');
 	log_fields(AC_LOG_INFO, "event", "request_id", j->request_id, "path", url, "status", "200",
-		   "event", j->type, "id", j->dedupe, "result", j->result, NULL);
+		   "event", j->type, "id", j->dedupe, "result", j->result, LOG_END);
 	enum MHD_Result r = reply(mc, 200, b.oom ? "{}" : b.data);
 	sb_free(&b);
 	return r;
@@ -351,7 +351,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		if (c->too_large) {
 			log_fields(AC_LOG_WARN, "request refused", "request_id", c->job.request_id,
 				   "path", url, "status", "413",
-				   "reason", "body over the size limit (connection closed)", NULL);
+				   "reason", "body over the size limit (connection closed)", LOG_END);
 			return MHD_NO;
 		}
 		return MHD_YES;
@@ -378,7 +378,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	size_t n = strlen(msg);
 	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
-	log_fields(AC_LOG_DEBUG, msg, "component", "http", NULL);
+	log_fields(AC_LOG_DEBUG, msg, "component", "http", LOG_END);
 }
 
 struct http *http_start(const struct config *cfg, struct dispatcher *d, char *err, size_t errlen)

@@ -102,5 +102,5 @@ void log_msg(ac_log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	log_fields(level, msg, NULL);
+	log_fields(level, msg, LOG_END);
 }

@@ -286,7 +286,7 @@ static int load(const char *file, struct loaded *l, struct strbuf *errs)
 static void reload_templates(struct loaded *l)
 {
 	if (!l->templates_dir) {
-		log_fields(AC_LOG_INFO, "SIGHUP: no templates folder to reload", NULL);
+		log_fields(AC_LOG_INFO, "SIGHUP: no templates folder to reload", LOG_END);
 		return;
 	}
 	struct strbuf errs;
@@ -294,7 +294,7 @@ static void reload_templates(struct loaded *l)
 	struct template_set *fresh = templates_load(&l->engine, l->templates_dir, &errs);
 	if (!fresh) {
 		log_fields(AC_LOG_ERROR, "SIGHUP: templates not reloaded; keeping the old ones",
-			   "errors", errs.data ? errs.data : "", NULL);
+			   "errors", errs.data ? errs.data : "", LOG_END);
 		sb_free(&errs);
 		return;
 	}
@@ -307,7 +307,7 @@ static void reload_templates(struct loaded *l)
 	char n[16];
 	snprintf(n, sizeof n, "%zu", fresh->n);
 	log_fields(AC_LOG_INFO, "SIGHUP: templates reloaded", "files", n, "dir", l->templates_dir,
-		   NULL);
+		   LOG_END);
 }
 
 /* ---- serve -------------------------------------------------------------- */
@@ -334,7 +334,7 @@ static int cmd_serve(int argc, char **argv)
 	struct loaded l;
 	if (load(file, &l, &errs)) {
 		fputs(errs.data ? errs.data : "", stderr);
-		log_fields(AC_LOG_ERROR, "cannot start: bad config", "config", file, NULL);
+		log_fields(AC_LOG_ERROR, "cannot start: bad config", "config", file, LOG_END);
 		sb_free(&errs);
 		loaded_free(&l);
 		return 1;
@@ -345,7 +345,7 @@ static int cmd_serve(int argc, char **argv)
 	char err[1024];
 	struct store *store = store_open(l.cfg->store, l.cfg->store_sync_full, 1, err, sizeof err);
 	if (!store) {
-		log_fields(AC_LOG_ERROR, "cannot start: store", "error", err, NULL);
+		log_fields(AC_LOG_ERROR, "cannot start: store", "error", err, LOG_END);
 		loaded_free(&l);
 		return 1;
 	}
@@ -353,7 +353,7 @@ static int cmd_serve(int argc, char **argv)
 	struct dispatcher *d = dispatcher_new(l.cfg, store, &l.templates, l.plugins, l.nplugins, err,
 					      sizeof err);
 	if (!d) {
-		log_fields(AC_LOG_ERROR, "cannot start", "error", err, NULL);
+		log_fields(AC_LOG_ERROR, "cannot start", "error", err, LOG_END);
 		free(l.plugins);
 		l.plugins = NULL;
 		loaded_free(&l);
@@ -361,20 +361,20 @@ static int cmd_serve(int argc, char **argv)
 		return 1;
 	}
 	if (dispatcher_start(d)) {
-		log_fields(AC_LOG_ERROR, "cannot start the dispatcher thread", NULL);
+		log_fields(AC_LOG_ERROR, "cannot start the dispatcher thread", LOG_END);
 		rc = 1;
 		goto out;
 	}
 	struct http *h = http_start(l.cfg, d, err, sizeof err);
 	if (!h) {
-		log_fields(AC_LOG_ERROR, "cannot start", "error", err, NULL);
+		log_fields(AC_LOG_ERROR, "cannot start", "error", err, LOG_END);
 		rc = 1;
 		goto out;
 	}
 	char port[8];
 	snprintf(port, sizeof port, "%u", http_port(h));
 	log_fields(AC_LOG_INFO, "listening", "host", l.cfg->listen_host ? l.cfg->listen_host : "*",
-		   "port", port, "store", l.cfg->store, "version", PACKAGE_VERSION, NULL);
+		   "port", port, "store", l.cfg->store, "version", PACKAGE_VERSION, LOG_END);
 
 	for (;;) {
 		int sig = 0;
@@ -384,7 +384,7 @@ static int cmd_serve(int argc, char **argv)
 			continue;
 		}
 		log_fields(AC_LOG_INFO, "stopping", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-			   NULL);
+			   LOG_END);
 		break;
 	}
 	/* Stop taking connections, let the dispatcher commit and answer what
@@ -399,7 +399,7 @@ out:
 	l.plugins = NULL;
 	loaded_free(&l);
 	store_close(store);
-	log_fields(AC_LOG_INFO, "stopped", NULL);
+	log_fields(AC_LOG_INFO, "stopped", LOG_END);
 	return rc;
 }
 
@@ -1115,7 +1115,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
-		printf("aftercall %s (plugin ABI %d.%d)\n", PACKAGE_VERSION, AC_PLUGIN_ABI_MAJOR,
+		printf("aftercall %s (plugin ABI %u.%u)\n", PACKAGE_VERSION, AC_PLUGIN_ABI_MAJOR,
 		       AC_PLUGIN_ABI_MINOR);
 		return 0;
 	}

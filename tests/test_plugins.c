@@ -40,7 +40,7 @@ START_TEST(refuses_another_major)
 	char want[256];
 	ck_assert_int_eq(load("bad_major.so", err, sizeof err, &p), -1);
 	snprintf(want, sizeof want,
-		 "bad_major.so: plugin ABI %d.0 is not compatible with this host's ABI %d.%d "
+		 "bad_major.so: plugin ABI %u.0 is not compatible with this host's ABI %u.%u "
 		 "(major versions differ)",
 		 AC_PLUGIN_ABI_MAJOR + 1, AC_PLUGIN_ABI_MAJOR, AC_PLUGIN_ABI_MINOR);
 	ck_assert_msg(strstr(err, want) != NULL, "%s", err);
@@ -54,7 +54,7 @@ START_TEST(refuses_a_newer_minor)
 	char err[1024];
 	char want[256];
 	ck_assert_int_eq(load("bad_minor.so", err, sizeof err, &p), -1);
-	snprintf(want, sizeof want, "bad_minor.so: plugin ABI %d.%d is newer than this host's ABI %d.%d",
+	snprintf(want, sizeof want, "bad_minor.so: plugin ABI %u.%u is newer than this host's ABI %u.%u",
 		 AC_PLUGIN_ABI_MAJOR, AC_PLUGIN_ABI_MINOR + 1, AC_PLUGIN_ABI_MAJOR,
 		 AC_PLUGIN_ABI_MINOR);
 	ck_assert_msg(strstr(err, want) != NULL, "%s", err);

@@ -57,8 +57,8 @@ extern "C" {
 
 /* The ABI this header describes. A host accepts plugins of the same major
  * and a minor at most its own. */
-#define AC_PLUGIN_ABI_MAJOR 1
-#define AC_PLUGIN_ABI_MINOR 4
+#define AC_PLUGIN_ABI_MAJOR 1u
+#define AC_PLUGIN_ABI_MINOR 4u
 
 /* The name of the symbol the host looks up with dlsym(). */
 #define AC_PLUGIN_SYMBOL "aftercall_plugin"

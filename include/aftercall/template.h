@@ -36,8 +36,8 @@
 extern "C" {
 #endif
 
-#define AC_TEMPLATE_ABI_MAJOR 1
-#define AC_TEMPLATE_ABI_MINOR 1
+#define AC_TEMPLATE_ABI_MAJOR 1u
+#define AC_TEMPLATE_ABI_MINOR 1u
 
 /* The name of the symbol the host looks up with dlsym(). */
 #define AC_TEMPLATE_SYMBOL "aftercall_template_engine"
