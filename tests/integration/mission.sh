@@ -16,6 +16,16 @@ MBX=$(curl -s -X POST -H "Authorization: Bearer $MMKEY" -H 'Content-Type: applic
 RECORD="$WORK/derived.txt"
 HOOK_SECRET=whsec_e2e_multimail_secret
 
+# The CRM that hangs off the approvals: it verifies every message with the
+# Standard Webhooks reference library.
+CRM_DIR=${AFTERCALL_CRM_DIR:-$TOP_SRCDIR/tests/integration}
+export CRM_WEBHOOK_SECRET="whsec_$(printf 'mission-crm-key-0123456789abcdef' | base64 -w0)"
+CRM_SECRET=$CRM_WEBHOOK_SECRET node "$CRM_DIR/crm.cjs" --record "$WORK/crm.json" \
+	>"$WORK/crm.out" 2>"$WORK/crm.log" &
+CRM_PID=$!
+before_finish() { kill "$CRM_PID" 2>/dev/null; wait "$CRM_PID" 2>/dev/null; }
+CRM=$(wait_listening "$WORK/crm.out" "$CRM_PID") || { not_ok "the CRM starts"; finish; }
+
 cat >"$WORK/e2e.yaml" <<YAML
 listen: 127.0.0.1:0
 store: sqlite:$WORK/e2e.db
@@ -42,7 +52,7 @@ routes:
   - path: /webhooks/multimail
     verify:
       hmac: {header: X-MultiMail-Signature, prefix: "sha256=", encoding: hex, secret: $HOOK_SECRET}
-    plugins: [multimail, counter]
+    plugins: [multimail, forward, counter]
 plugins:
   - name: multimail
     path: $PLUGIN_BUILDDIR/multimail/.libs/multimail.so
@@ -54,6 +64,13 @@ plugins:
       finish_grace: 600
       sender: {name: Grace, company: Acme Dental}
       history_ttl: 1
+  - name: forward
+    path: $PLUGIN_BUILDDIR/forward/.libs/forward.so
+    config:
+      targets:
+        - url: http://127.0.0.1:$CRM/hooks/aftercall
+          events: ["aftercall.email.*"]
+          secret: "\${CRM_WEBHOOK_SECRET}"
   - name: counter
     path: $TEST_PLUGINS/counter.so
     config: {file: $RECORD}
@@ -193,6 +210,22 @@ check "history without credentials is 401" 401 "$st"
 st=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Authorization: Bearer e2e-transcript-token-0123' \
 	"http://127.0.0.1:$PORT/v1/contacts/ada@example.com/history")
 check "POST on the history route is 405" 405 "$st"
+
+# forward took each derived event to the CRM, whose Standard Webhooks check passed.
+crm_types() {
+	node -e 'const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+console.log(s.refused + " " + s.delivered.map((d) => (typeof d.body === "string" ? JSON.parse(d.body) : d.body).type).sort().join(","))' "$WORK/crm.json"
+}
+for _ in $(seq 50); do
+	[ "$(crm_types 2>/dev/null)" = "0 aftercall.email.approved,aftercall.email.delivered,aftercall.email.rejected,aftercall.email.replied" ] && break
+	sleep 0.1
+done
+check "the CRM verified approved, delivered, rejected and replied, refused none" \
+	"0 aftercall.email.approved,aftercall.email.delivered,aftercall.email.rejected,aftercall.email.replied" "$(crm_types)"
+node -e 'const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+const a = s.delivered.map((d) => (typeof d.body === "string" ? JSON.parse(d.body) : d.body)).find((b) => b.type === "aftercall.email.approved");
+console.log([a.data.room, a.data.contact, a.data.template].join(" "))' "$WORK/crm.json" >"$WORK/crm.approved"
+check "the approval carries room, contact and template" "dental-a ada@example.com confirmation" "$(cat "$WORK/crm.approved")"
 
 # A bad transcript is a 400 that names the field, and changes nothing.
 printf '{"room":"x","to":["not an address"]}' >"$WORK/bad.json"
