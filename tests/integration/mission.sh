@@ -60,7 +60,7 @@ plugins:
       api_url: http://127.0.0.1:$PRISM
       api_key: $MMKEY
       mailbox_id: $MBX
-      transcript_wait: 8
+      transcript_wait: 20
       finish_grace: 600
       sender: {name: Grace, company: Acme Dental}
       history_ttl: 1
@@ -107,6 +107,11 @@ subject_to() {
 const st=JSON.parse(s);const e=st.emails.find(e=>e.direction==="outbound"&&(e.to||[]).includes(process.argv[1]));
 console.log(e?e.subject:"")})' "$1"
 }
+body_of() {
+	control state | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{
+const st=JSON.parse(s);const e=st.emails.find(e=>e.direction==="outbound"&&(e.to||[]).includes(process.argv[1]));
+console.log(e?(e.markdown||e.body_markdown||""):"")})' "$1"
+}
 wait_sent() { # wait_sent ADDRESS N
 	for _ in $(seq 1 100); do [ "$(sent_to "$1")" -ge "$2" ] && return 0; sleep 0.1; done
 	return 1
@@ -129,6 +134,19 @@ for f in b1 b2 b2; do check "B: $f accepted" 200 "$(lk "$WORK/$f.json")"; done
 printf '{"room":"sales-c","participant":"cy","to":["cy@example.com"],"template":"sales_followup","summary":"Interested in the Pro plan.","data":{"product":"the Pro plan"}}' >"$WORK/tc.json"
 check "C: transcript accepted" 200 "$(summary "$WORK/tc.json")"
 
+# The other order for each template: E confirmation (transcript last), F
+# summary (transcript first), G sales follow-up (transcript last).
+ev "$WORK/e1.json" participant_joined EV_E1 RM_E dental-e "$(caller eve eve@example.com 'Eve Moss')"
+ev "$WORK/e2.json" room_finished EV_E2 RM_E dental-e
+for f in e1 e2 e2; do check "E: $f accepted" 200 "$(lk "$WORK/$f.json")"; done
+printf '{"room":"support-f","room_sid":"RM_F","participant":"fay","template":"summary","summary":"Your refund is on its way."}' >"$WORK/tf.json"
+check "F: transcript accepted" 200 "$(summary "$WORK/tf.json")"
+ev "$WORK/f1.json" participant_joined EV_F1 RM_F support-f "$(caller fay fay@example.com 'Fay Lund')"
+for f in f1 f1; do check "F: $f accepted" 200 "$(lk "$WORK/$f.json")"; done
+ev "$WORK/g1.json" participant_joined EV_G1 RM_G sales-g "$(caller gus gus@example.com 'Gus Reed')"
+ev "$WORK/g2.json" room_finished EV_G2 RM_G sales-g
+for f in g1 g2; do check "G: $f accepted" 200 "$(lk "$WORK/$f.json")"; done
+
 # Session D: no transcript ever; on_missing_transcript is skip.
 ev "$WORK/d1.json" participant_joined EV_D1 RM_D quiet-d "$(caller dee dee@example.com Dee)"
 ev "$WORK/d2.json" room_finished EV_D2 RM_D quiet-d
@@ -144,22 +162,46 @@ check "B: transcript after the restart accepted" 200 "$(summary "$WORK/tb.json")
 check "B: the same transcript again is a duplicate, 200" 200 "$(summary "$WORK/tb.json")"
 ev "$WORK/c1.json" room_finished EV_C1 RM_C sales-c
 for f in c1 c1; do check "C: $f accepted" 200 "$(lk "$WORK/$f.json")"; done
+printf '{"room":"dental-e","participant":"eve","template":"confirmation","data":{"appointment":"Friday 4 December, 15:30"}}' >"$WORK/te.json"
+check "E: transcript after the restart accepted" 200 "$(summary "$WORK/te.json")"
+ev "$WORK/f2.json" room_finished EV_F2 RM_F support-f
+for f in f2 f2; do check "F: $f accepted after the restart" 200 "$(lk "$WORK/$f.json")"; done
+printf '{"room":"sales-g","room_sid":"RM_G","participant":"gus","template":"sales_followup","data":{"product":"the Team plan","offer":"two months free"}}' >"$WORK/tg.json"
+check "G: transcript after the restart accepted" 200 "$(summary "$WORK/tg.json")"
+check "G: the same transcript again is 200" 200 "$(summary "$WORK/tg.json")"
 
-wait_sent ada@example.com 1
-wait_sent bob@example.com 1
-wait_sent cy@example.com 1
+for a in ada bob cy eve fay gus; do wait_sent "$a@example.com" 1; done
 check "A: one gated send to the caller's email attribute" 1 "$(sent_to ada@example.com)"
 check "A: confirmation subject" "Confirmed: Tuesday 1 December, 10:00 with Acme Dental" "$(subject_to ada@example.com)"
 check "B: one gated send" 1 "$(sent_to bob@example.com)"
 check "B: summary subject" "Summary of your call with Acme Dental on $(date -u '+%-d %B %Y')" "$(subject_to bob@example.com)"
 check "C: one gated send to the transcript's to" 1 "$(sent_to cy@example.com)"
 check "C: sales subject" "Following up on the Pro plan | Acme Dental" "$(subject_to cy@example.com)"
+check "E: one gated send" 1 "$(sent_to eve@example.com)"
+check "E: confirmation subject" "Confirmed: Friday 4 December, 15:30 with Acme Dental" "$(subject_to eve@example.com)"
+check "F: one gated send" 1 "$(sent_to fay@example.com)"
+check "F: summary subject" "Summary of your call with Acme Dental on $(date -u '+%-d %B %Y')" "$(subject_to fay@example.com)"
+check "G: one gated send" 1 "$(sent_to gus@example.com)"
+check "G: sales subject" "Following up on the Team plan | Acme Dental" "$(subject_to gus@example.com)"
+# The bodies: each template's own words, the caller's values escaped.
+body_has() { # body_has NAME ADDRESS TEXT
+	if body_of "$2" | grep -qF -- "$3"; then ok "$1"; else not_ok "$1 ('$3' not in the body)"; body_of "$2" | head -5; fi
+}
+body_has "A: body greets Ada" ada@example.com "Hi Ada Lovelace,"
+body_has "A: body lists the appointment, escaped" ada@example.com "- **When:** Tuesday 1 December\, 10\:00"
+body_has "B: body carries the summary" bob@example.com "Your router was reset\."
+body_has "B: body lists the next step" bob@example.com "- We call you on Friday"
+body_has "C: body names the product" cy@example.com "about the Pro plan"
+body_has "E: body greets Eve" eve@example.com "Hi Eve Moss,"
+body_has "F: body carries the summary" fay@example.com "Your refund is on its way\."
+body_has "G: body states the offer" gus@example.com "we can offer you two months free"
+body_has "every body is signed" gus@example.com "Grace, Acme Dental"
 check "the agent is never a recipient" 0 "$(sent_to agent@example.com)"
 control state >"$WORK/state.json"
 check_grep "A: the body greets the caller" 'Hi Ada Lovelace' "$WORK/state.json"
 check_grep "sends wait for approval" '"status":"pending_send_approval"' "$WORK/state.json"
-# Past D's transcript_wait (8 s after its room ended).
-left=$(( (8500000000 - ($(date +%s%N) - d_ended)) / 1000000 ))
+# Past D's transcript_wait (20 s after its room ended).
+left=$(( (20500000000 - ($(date +%s%N) - d_ended)) / 1000000 ))
 [ "$left" -gt 0 ] && sleep "$(printf '%d.%03d' $((left / 1000)) $((left % 1000)))"
 check "D: nothing sent" 0 "$(sent_to dee@example.com)"
 "$AFTERCALL" audit -c "$WORK/e2e.yaml" --room quiet-d >"$WORK/d.audit"
