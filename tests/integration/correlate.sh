@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Correlation corner cases of the multimail plugin, against the double behind
+# prism: the participant_left trigger (an agent leaving is no trigger), the
+# recipient from participant metadata and from room metadata, no recipient at
+# all, on_missing_transcript: send, finish_grace when the room's end never
+# comes, and a room name reused by two sessions.
+. "${TOP_SRCDIR:-.}/tests/lib.sh"
+
+start_double || finish
+K=APIcor S=correlate-secret-0123456789
+MMKEY=mm_live_correlate_key
+MBX=$(curl -s -X POST -H "Authorization: Bearer $MMKEY" -H 'Content-Type: application/json' \
+	--data '{"address_local":"correlate"}' "http://127.0.0.1:$PRISM/v1/mailboxes" |
+	sed -n 's/.*"id":"\(mbx_[^"]*\)".*/\1/p')
+cat >"$WORK/c.yaml" <<YAML
+listen: 127.0.0.1:0
+store: sqlite:$WORK/c.db
+template_engine: $PLUGIN_BUILDDIR/mustache/.libs/mustache.so
+templates: $TEMPLATES
+livekit:
+  keys:
+    $K: $S
+outbox: {retry_base_ms: 100, retry_cap_ms: 1000}
+routes:
+  - path: /webhooks/livekit
+    verify: livekit
+    plugins: [multimail]
+  - path: /v1/transcripts
+    verify: {bearer: correlate-bearer-0123}
+    event_type: transcript
+    plugins: [multimail]
+plugins:
+  - name: multimail
+    path: $PLUGIN_BUILDDIR/multimail/.libs/multimail.so
+    config:
+      api_url: "http://127.0.0.1:$PRISM"
+      api_key: $MMKEY
+      mailbox_id: $MBX
+      trigger: participant_left
+      transcript_wait: 3
+      on_missing_transcript: send
+      missing_template: summary
+      finish_grace: 3
+YAML
+start_host "$WORK/c.yaml" || finish
+
+lk() { # lk JSON: a LiveKit webhook
+	printf '%s' "$1" >"$WORK/lk.json"
+	post /webhooks/livekit "$WORK/lk.json" "$("$AFTERCALL" sign --key $K --secret $S "$WORK/lk.json")"
+}
+transcript() {
+	printf '%s' "$1" >"$WORK/t.json"
+	post /v1/transcripts "$WORK/t.json" "Bearer correlate-bearer-0123"
+}
+room() { printf '{"sid":"%s","name":"%s","metadata":"%s"}' "$1" "$2" "${3:-}"; }
+part() { # part IDENTITY [ATTR_EMAIL] [METADATA] [KIND]
+	local extra=""
+	[ -n "${2:-}" ] && extra="$extra,\"attributes\":{\"email\":\"$2\"}"
+	[ -n "${3:-}" ] && extra="$extra,\"metadata\":\"$3\""
+	[ -n "${4:-}" ] && extra="$extra,\"kind\":\"$4\""
+	printf '{"sid":"PA_%s","identity":"%s","name":"%s"%s}' "$1" "$1" "$1" "$extra"
+}
+event() { printf '{"event":"%s","room":%s,"participant":%s,"id":"%s"}' "$1" "$2" "$3" "$4"; }
+sent_to() {
+	control state | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{
+const st=JSON.parse(s);console.log(st.emails.filter(e=>e.direction==="outbound"&&(e.to||[]).includes(process.argv[1])).length)})' "$1"
+}
+body_of() {
+	control state | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{
+const st=JSON.parse(s);const e=st.emails.find(e=>e.direction==="outbound"&&(e.to||[]).includes(process.argv[1]));
+console.log(e?(e.markdown||""):"")})' "$1"
+}
+wait_sent() { for _ in $(seq 1 80); do [ "$(sent_to "$1")" -ge 1 ] && return 0; sleep 0.1; done; return 1; }
+
+# 1. participant_left of the caller triggers; the agent leaving does not.
+#    The recipient comes from the participant's metadata JSON.
+R=$(room RM_P pat-room)
+check "P: transcript" 200 "$(transcript '{"room":"pat-room","room_sid":"RM_P","participant":"pat","summary":"Pat asked about hours."}')"
+check "P: pat joins" 200 "$(lk "$(event participant_joined "$R" "$(part pat '' '{\"email\":\"pat@example.com\"}')" EV_P1)")"
+check "P: the agent leaves" 200 "$(lk "$(event participant_left "$R" "$(part bot bot@example.com '' AGENT)" EV_P2)")"
+sleep 0.5
+check "P: no send when the agent leaves" 0 "$(sent_to pat@example.com)"
+check "P: pat leaves" 200 "$(lk "$(event participant_left "$R" "$(part pat '' '{\"email\":\"pat@example.com\"}')" EV_P3)")"
+wait_sent pat@example.com
+check "P: sent to the participant metadata's email" 1 "$(sent_to pat@example.com)"
+check "P: never to the agent" 0 "$(sent_to bot@example.com)"
+
+# 2. The recipient from the room's metadata.
+R=$(room RM_R roomy '{\"email\":\"room@example.com\"}')
+check "R: transcript" 200 "$(transcript '{"room":"roomy","room_sid":"RM_R","participant":"rex"}')"
+check "R: rex leaves" 200 "$(lk "$(event participant_left "$R" "$(part rex)" EV_R1)")"
+wait_sent room@example.com
+check "R: sent to the room metadata's email" 1 "$(sent_to room@example.com)"
+
+# 3. No recipient anywhere: nothing sent, and the audit trail says so.
+R=$(room RM_N nobody-room)
+check "N: transcript" 200 "$(transcript '{"room":"nobody-room","room_sid":"RM_N","participant":"nia"}')"
+check "N: nia leaves" 200 "$(lk "$(event participant_left "$R" "$(part nia)" EV_N1)")"
+sleep 0.5
+"$AFTERCALL" audit -c "$WORK/c.yaml" --room nobody-room >"$WORK/n.audit"
+check_grep "N: the audit says no recipient" 'email.skipped .*no recipient found' "$WORK/n.audit"
+
+# 4. on_missing_transcript: send — after transcript_wait, with the template
+#    that needs no summary.
+R=$(room RM_M mia-room)
+check "M: mia leaves, no transcript" 200 "$(lk "$(event participant_left "$R" "$(part mia mia@example.com)" EV_M1)")"
+sleep 1
+check "M: nothing before transcript_wait" 0 "$(sent_to mia@example.com)"
+wait_sent mia@example.com
+check "M: sent after transcript_wait" 1 "$(sent_to mia@example.com)"
+if body_of mia@example.com | grep -q 'We did not keep a written summary'; then ok "M: the body says there is no summary"; else not_ok "M: the body says there is no summary"; fi
+
+# 5. finish_grace: the transcript came, the room's end never does.
+check "G: transcript with its own to" 200 "$(transcript '{"room":"grace-room","room_sid":"RM_G","to":["gil@example.com"],"summary":"Gil."}')"
+sleep 1
+check "G: nothing before finish_grace" 0 "$(sent_to gil@example.com)"
+wait_sent gil@example.com
+check "G: sent after finish_grace" 1 "$(sent_to gil@example.com)"
+"$AFTERCALL" audit -c "$WORK/c.yaml" --room grace-room >"$WORK/g.audit"
+check_grep "G: the audit says why" 'room end not seen within finish_grace' "$WORK/g.audit"
+
+# 6. One room name, two sessions (LiveKit reuses names): each gets its own email.
+R1=$(room RM_U1 reused) R2=$(room RM_U2 reused)
+check "U1: ulla joins" 200 "$(lk "$(event participant_joined "$R1" "$(part ulla ulla@example.com)" EV_U1)")"
+check "U1: transcript by name" 200 "$(transcript '{"room":"reused","participant":"ulla","summary":"First."}')"
+check "U1: ulla leaves" 200 "$(lk "$(event participant_left "$R1" "$(part ulla ulla@example.com)" EV_U2)")"
+wait_sent ulla@example.com
+check "U2: uwe joins the new session" 200 "$(lk "$(event participant_joined "$R2" "$(part uwe uwe@example.com)" EV_U3)")"
+check "U2: transcript by name" 200 "$(transcript '{"room":"reused","participant":"uwe","summary":"Second."}')"
+check "U2: uwe leaves" 200 "$(lk "$(event participant_left "$R2" "$(part uwe uwe@example.com)" EV_U4)")"
+wait_sent uwe@example.com
+check "U1: one email" 1 "$(sent_to ulla@example.com)"
+check "U2: one email, its own" 1 "$(sent_to uwe@example.com)"
+if body_of uwe@example.com | grep -q 'Second\\.'; then ok "U2: with its own summary"; else not_ok "U2: with its own summary"; fi
+stop_host
+"$AFTERCALL" audit -c "$WORK/c.yaml" --verify >/dev/null
+check "the audit chain verifies" 0 $?
+finish
