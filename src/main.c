@@ -973,7 +973,7 @@ static int cmd_mailbox(int argc, char **argv)
 	struct mm_client c = {.api_url = base, .key = key, .timeout = 30};
 	struct mm_answer a;
 	int rc = 1;
-	if (mm_call(&c, "POST", "/v1/mailboxes", body, &a, err, sizeof err)) {
+	if (mm_call(&c, "POST", MM_PATH_MAILBOXES, body, &a, err, sizeof err)) {
 		fprintf(stderr, "aftercall mailbox: %s\n", err);
 		free(body);
 		return 1;

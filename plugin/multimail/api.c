@@ -223,6 +223,24 @@ char *mm_path(const char *fmt, const char *a, const char *b)
 	return out;
 }
 
+char *mm_list_emails_path(const char *mailbox_id, int limit, const char *cursor, char *err,
+			  size_t errlen)
+{
+	if (limit < 1 || limit > 100) {
+		snprintf(err, errlen, "limit: 1 to 100, got %d", limit);
+		return NULL;
+	}
+	char *base = mm_path("/v1/mailboxes/%s/emails", mailbox_id, NULL);
+	char *c = cursor ? mm_path("%s", cursor, NULL) : NULL;
+	size_t n = strlen(base) + 32 + (c ? strlen(c) + 8 : 0);
+	char *out = malloc(n);
+	if (out)
+		snprintf(out, n, "%s?limit=%d%s%s", base, limit, c ? "&cursor=" : "", c ? c : "");
+	free(base);
+	free(c);
+	return out;
+}
+
 void mm_explain(int status, const char *body, long retry_after, char *out, size_t outlen)
 {
 	json_t *j = body ? json_loads(body, 0, NULL) : NULL;

@@ -38,6 +38,20 @@ char *mm_decide_body(const char *email_id, const char *action, const char *reaso
 /* Paths (malloc'd), the ids percent-encoded. */
 char *mm_path(const char *fmt, const char *a, const char *b);
 
+#define MM_PATH_MAILBOXES "/v1/mailboxes"
+#define MM_PATH_SEND "/v1/mailboxes/%s/send"
+#define MM_PATH_REPLY "/v1/mailboxes/%s/reply/%s"
+#define MM_PATH_EMAIL "/v1/mailboxes/%s/emails/%s"
+#define MM_PATH_CANCEL "/v1/mailboxes/%s/emails/%s/cancel"
+#define MM_PATH_THREAD "/v1/mailboxes/%s/threads/%s"
+#define MM_PATH_PENDING "/v1/oversight/pending"
+#define MM_PATH_DECIDE "/v1/oversight/decide"
+
+/* The list-emails path with its query: limit 1..100, cursor optional.
+ * NULL with err on a bad limit. */
+char *mm_list_emails_path(const char *mailbox_id, int limit, const char *cursor, char *err,
+			  size_t errlen);
+
 /* What an error answer means, in words: by status, with the API's own
  * {"error": ...} text and, for 429, the wait. */
 void mm_explain(int status, const char *body, long retry_after, char *out, size_t outlen);

@@ -176,7 +176,7 @@ static int send_one(struct mm *m, json_t *s, const char *skey, const char *recip
 	}
 	mm_audit(m, "email.rendered", room, rendered);
 
-	char *path = mm_path("/v1/mailboxes/%s/send", m->mailbox_id, NULL);
+	char *path = mm_path(MM_PATH_SEND, m->mailbox_id, NULL);
 	size_t ulen = strlen(m->api_url) + strlen(path) + 1;
 	char *url = malloc(ulen);
 	snprintf(url, ulen, "%s%s", m->api_url, path);

@@ -21,7 +21,7 @@
  * queries make one fetch per tenth of history_ttl. */
 static void refresh(struct mm *m, const char *thread_id, int after_event)
 {
-	char *path = mm_path("/v1/mailboxes/%s/threads/%s", m->mailbox_id, thread_id);
+	char *path = mm_path(MM_PATH_THREAD, m->mailbox_id, thread_id);
 	size_t ulen = strlen(m->api_url) + strlen(path) + 1;
 	char *url = malloc(ulen);
 	snprintf(url, ulen, "%s%s", m->api_url, path);
