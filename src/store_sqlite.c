@@ -142,13 +142,16 @@ static const char *const sql[Q_COUNT] = {
 			 " max_attempts, max_age_ms, created_ms, next_ms)"
 			 " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10, ?10)"
 			 " ON CONFLICT DO NOTHING",
-	[Q_OUTBOX_DUE] = OUTBOX_COLS " WHERE state = 'pending' AND next_ms <= ?1"
+	/* INDEXED BY: without ANALYZE the planner takes outbox_state and sorts
+	 * every pending row on each pass, which grows with the backlog. */
+	[Q_OUTBOX_DUE] = OUTBOX_COLS " INDEXED BY outbox_due WHERE state = 'pending' AND next_ms <= ?1"
 				     " ORDER BY next_ms LIMIT ?2",
 	[Q_OUTBOX_MARK] = "UPDATE outbox SET state = 'inflight' WHERE id = ?1",
 	[Q_OUTBOX_UPDATE] = "UPDATE outbox SET state = ?2, attempts = ?3, next_ms = ?4,"
 			    " last_status = ?5, last_error = ?6, last_body = ?7, notify = ?8"
 			    " WHERE id = ?1",
-	[Q_OUTBOX_NEXT] = "SELECT min(next_ms) FROM outbox WHERE state = 'pending'",
+	[Q_OUTBOX_NEXT] = "SELECT min(next_ms) FROM outbox INDEXED BY outbox_due"
+			  " WHERE state = 'pending'",
 	[Q_OUTBOX_REQUEUE] = "UPDATE outbox SET state = 'pending' WHERE state = 'inflight'",
 	[Q_OUTBOX_NOTIFY] = OUTBOX_COLS " WHERE notify = 1 ORDER BY id LIMIT ?1",
 	[Q_OUTBOX_LIST] = OUTBOX_COLS " WHERE id > ?1 ORDER BY id LIMIT ?2",
