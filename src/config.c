@@ -823,6 +823,47 @@ struct config *config_load(const char *file, struct strbuf *errs)
 	return c;
 }
 
+static int same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+const char *config_restart_needed(const struct config *a, const struct config *b)
+{
+	if (!same_str(a->listen_host, b->listen_host) || a->listen_port != b->listen_port)
+		return "listen";
+	if (!same_str(a->store, b->store) || a->store_sync_full != b->store_sync_full)
+		return "store";
+	if (a->read_timeout != b->read_timeout || a->max_connections != b->max_connections ||
+	    a->threads != b->threads)
+		return "limits (other than body_size)";
+	if (a->outbox_concurrency != b->outbox_concurrency ||
+	    a->outbox_connect_timeout != b->outbox_connect_timeout ||
+	    a->outbox_timeout != b->outbox_timeout ||
+	    a->outbox_retry_base_ms != b->outbox_retry_base_ms ||
+	    a->outbox_retry_cap_ms != b->outbox_retry_cap_ms)
+		return "outbox";
+	if (!same_str(a->plugin_dir, b->plugin_dir) || !same_str(a->template_engine, b->template_engine))
+		return "plugin_dir or template_engine";
+	if (a->nplugins != b->nplugins)
+		return "plugins";
+	for (size_t i = 0; i < a->nplugins; i++)
+		if (!same_str(a->plugins[i].name, b->plugins[i].name) ||
+		    !same_str(a->plugins[i].path, b->plugins[i].path) ||
+		    !same_str(a->plugins[i].config_json, b->plugins[i].config_json))
+			return "plugins";
+	if (a->nroutes != b->nroutes)
+		return "routes";
+	for (size_t i = 0; i < a->nroutes; i++) {
+		const struct route *x = &a->routes[i], *y = &b->routes[i];
+		if (!same_str(x->path, y->path) || x->is_get != y->is_get ||
+		    !same_str(x->event_type, y->event_type) || x->nchain != y->nchain ||
+		    memcmp(x->chain, y->chain, x->nchain * sizeof *x->chain))
+			return "routes (paths, methods or plugin chains)";
+	}
+	return NULL;
+}
+
 void config_free(struct config *c)
 {
 	if (!c)

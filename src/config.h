@@ -84,6 +84,11 @@ struct config {
 struct config *config_load(const char *file, struct strbuf *errs);
 void config_free(struct config *c);
 
+/* What differs between two configs that a reload cannot take (the listen
+ * address, the store, the plugins, the routes' shape, ...), or NULL when
+ * `b` can replace `a` in a running process. */
+const char *config_restart_needed(const struct config *a, const struct config *b);
+
 /* Parses "12", "64KiB", "1MiB", "2M": returns 0 and sets *out, or -1. */
 int config_parse_size(const char *s, size_t *out);
 

@@ -30,7 +30,9 @@
 #include "verify_livekit.h"
 
 struct http {
-	const struct config *cfg;
+	/* Swapped whole by a SIGHUP reload; each request keeps the one it
+	 * started with (old ones live until exit). */
+	_Atomic(const struct config *) cfg;
 	struct dispatcher *d;
 	struct MHD_Daemon *mhd;
 	unsigned port;
@@ -42,6 +44,7 @@ enum conn_state { READING, WAITING, DONE };
 
 struct conn {
 	struct http *h;
+	const struct config *cfg;
 	const struct route *route;
 	struct strbuf body;
 	int too_large;
@@ -139,8 +142,8 @@ static unsigned verify_one(struct conn *c, const struct verifier *v, struct MHD_
 	const char *auth = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Authorization");
 	switch (v->kind) {
 	case VERIFY_LIVEKIT: {
-		enum lk_result r = lk_verify(c->h->cfg->keys, c->h->cfg->nkeys, auth, c->body.data,
-					     c->body.len, now_ms() / 1000, c->h->cfg->leeway, iss,
+		enum lk_result r = lk_verify(c->cfg->keys, c->cfg->nkeys, auth, c->body.data,
+					     c->body.len, now_ms() / 1000, c->cfg->leeway, iss,
 					     isslen);
 		if (r == LK_OK)
 			return 0;
@@ -308,7 +311,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 				       : reply(mc, 503, "{\"status\":\"unavailable\"}");
 		}
 		char param[256];
-		const struct route *r = find_route(h->cfg, url, param, sizeof param);
+		const struct config *cfg = atomic_load(&h->cfg);
+		const struct route *r = find_route(cfg, url, param, sizeof param);
 		if (!r)
 			return refuse(NULL, mc, 404, url, "no such route", NULL);
 		if (strcmp(method, r->is_get ? "GET" : "POST")) {
@@ -317,12 +321,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		}
 		const char *cl =
 			MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl && strtoull(cl, NULL, 10) > h->cfg->body_limit)
+		if (cl && strtoull(cl, NULL, 10) > cfg->body_limit)
 			return refuse(NULL, mc, 413, url, "body over the size limit", NULL);
 		c = calloc(1, sizeof *c);
 		if (!c)
 			return MHD_NO;
 		c->h = h;
+		c->cfg = cfg;
 		c->route = r;
 		c->mc = mc;
 		if (r->is_get)
@@ -340,7 +345,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		return MHD_YES;
 
 	if (*upload_size) {
-		if (!c->too_large && c->body.len + *upload_size <= h->cfg->body_limit)
+		if (!c->too_large && c->body.len + *upload_size <= c->cfg->body_limit)
 			sb_add(&c->body, upload_data, *upload_size);
 		else
 			c->too_large = 1;
@@ -388,7 +393,7 @@ struct http *http_start(const struct config *cfg, struct dispatcher *d, char *er
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	h->cfg = cfg;
+	atomic_store(&h->cfg, cfg);
 	h->d = d;
 	h->id_base = (unsigned long)(now_ms() / 1000);
 
@@ -425,6 +430,11 @@ struct http *http_start(const struct config *cfg, struct dispatcher *d, char *er
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	h->port = info ? info->port : cfg->listen_port;
 	return h;
+}
+
+void http_set_config(struct http *h, const struct config *cfg)
+{
+	atomic_store(&h->cfg, cfg);
 }
 
 unsigned http_port(struct http *h)

@@ -66,7 +66,11 @@ static const char usage_serve[] =
 	"Runs the service: listens for webhooks, journals each accepted event in\n"
 	"the store and runs it through the plugins. Logs are JSON lines on stderr.\n"
 	"SIGTERM or SIGINT stops it after the events in progress are committed.\n"
-	"SIGHUP recompiles the templates, keeping the old ones if the new fail.\n"
+	"SIGHUP reads the config again (keys, secrets, verifiers, body_size, the log\n"
+	"level and the templates folder take effect; a file that does not load, or\n"
+	"a change of listen, store, plugins, routes or other limits, keeps the\n"
+	"running config and says why) and recompiles the templates, keeping the\n"
+	"old ones if the new fail.\n"
 	"\n"
 	"Options:\n"
 	"  -c, --config FILE  config file (default " DEFAULT_CONFIG ")\n"
@@ -283,6 +287,63 @@ static int load(const char *file, struct loaded *l, struct strbuf *errs)
 }
 
 /* SIGHUP: compile the folder anew; swap only if all of it compiled. */
+static void reload_templates(struct loaded *l);
+
+/* Configs replaced by a reload: requests that started under them may still
+ * read them, so they live until exit. */
+struct retired {
+	struct config *cfg;
+	struct retired *next;
+};
+
+static int same_dir(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+/* SIGHUP: read the config file again. Keys, secrets, verifiers, body_size,
+ * the log level and the templates folder take effect for new requests;
+ * a change that needs a restart (listen, store, plugins, routes' shape)
+ * or a file that does not load keeps the running config, and says why. */
+static void reload_config(const char *file, struct loaded *l, struct http *h,
+			  struct retired **retired)
+{
+	struct strbuf errs;
+	sb_init(&errs);
+	struct config *fresh = config_load(file, &errs);
+	if (!fresh) {
+		log_fields(AC_LOG_ERROR, "SIGHUP: config not reloaded; keeping the running one",
+			   "errors", errs.data ? errs.data : "", LOG_END);
+		sb_free(&errs);
+		return;
+	}
+	sb_free(&errs);
+	const char *why = config_restart_needed(l->cfg, fresh);
+	if (why) {
+		log_fields(AC_LOG_ERROR,
+			   "SIGHUP: config not reloaded: this change needs a restart; keeping the running one",
+			   "changed", why, LOG_END);
+		config_free(fresh);
+		return;
+	}
+	struct retired *r = malloc(sizeof *r);
+	if (!r) {
+		config_free(fresh);
+		return;
+	}
+	r->cfg = l->cfg;
+	r->next = *retired;
+	*retired = r;
+	l->cfg = fresh;
+	if (!same_dir(r->cfg->templates_dir, fresh->templates_dir) && fresh->templates_dir)
+		l->templates_dir = fresh->templates_dir;
+	http_set_config(h, fresh);
+	log_set_level(fresh->log_level);
+	char n[16];
+	snprintf(n, sizeof n, "%zu", fresh->nkeys);
+	log_fields(AC_LOG_INFO, "SIGHUP: config reloaded", "livekit_keys", n, LOG_END);
+}
+
 static void reload_templates(struct loaded *l)
 {
 	if (!l->templates_dir) {
@@ -371,6 +432,7 @@ static int cmd_serve(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
+	struct retired *retired = NULL;
 	char port[8];
 	snprintf(port, sizeof port, "%u", http_port(h));
 	log_fields(AC_LOG_INFO, "listening", "host", l.cfg->listen_host ? l.cfg->listen_host : "*",
@@ -380,6 +442,7 @@ static int cmd_serve(int argc, char **argv)
 		int sig = 0;
 		sigwait(&sigs, &sig);
 		if (sig == SIGHUP) {
+			reload_config(file, &l, h, &retired);
 			reload_templates(&l);
 			continue;
 		}
@@ -392,6 +455,12 @@ static int cmd_serve(int argc, char **argv)
 	http_quiesce(h);
 	dispatcher_stop(d);
 	http_stop(h);
+	while (retired) {
+		struct retired *next = retired->next;
+		config_free(retired->cfg);
+		free(retired);
+		retired = next;
+	}
 	rc = 0;
 out:
 	dispatcher_free(d);

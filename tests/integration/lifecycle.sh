@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Lifecycle: SIGHUP reloads the config (a new LiveKit key, the log level),
+# keeping the running one when the new file is broken or changes what needs
+# a restart; SIGTERM stops taking requests, lets deliveries in flight finish
+# and exits 0; a second serve on the same store is refused.
+. "${TOP_SRCDIR:-.}/tests/lib.sh"
+
+start_double || finish
+MMKEY=mm_live_lifecycle_key
+MBX=$(curl -s -X POST -H "Authorization: Bearer $MMKEY" -H 'Content-Type: application/json' \
+	--data '{"address_local":"life"}' "http://127.0.0.1:$PRISM/v1/mailboxes" |
+	sed -n 's/.*"id":"\(mbx_[^"]*\)".*/\1/p')
+RECORD="$WORK/seen.txt"
+config() { # config KEYS_YAML LISTEN
+	cat >"$WORK/l.yaml" <<YAML
+listen: ${2:-127.0.0.1:0}
+store: sqlite:$WORK/l.db
+log: {level: ${3:-info}}
+livekit:
+  keys:
+$1
+plugins:
+  - name: counter
+    path: $TEST_PLUGINS/counter.so
+    config: {file: $RECORD, send_url: "http://127.0.0.1:$PRISM/v1/mailboxes/$MBX/send", send_key: $MMKEY}
+YAML
+}
+config "    APIone: one-secret-0123456789"
+start_host "$WORK/l.yaml" || finish
+sent() { # sent KEY SECRET ID: a signed event; prints the status
+	printf '{"event":"room_finished","id":"%s"}' "$3" >"$WORK/ev.json"
+	post /webhooks/livekit "$WORK/ev.json" "$("$AFTERCALL" sign --key "$1" --secret "$2" "$WORK/ev.json")"
+}
+wait_log() { for _ in $(seq 1 50); do grep -q "$1" "$WORK/host.log" && return 0; sleep 0.05; done; return 1; }
+
+check "key one works" 200 "$(sent APIone one-secret-0123456789 EV_l1)"
+check "key two is unknown" 401 "$(sent APItwo two-secret-0123456789 EV_l2)"
+
+# A new key and a new log level, by SIGHUP.
+config "    APIone: one-secret-0123456789
+    APItwo: two-secret-0123456789" "127.0.0.1:0" debug
+kill -HUP "$HOST_PID"
+wait_log '"msg":"SIGHUP: config reloaded"'
+check_grep "SIGHUP reloads the config" '"msg":"SIGHUP: config reloaded","livekit_keys":"2"' "$WORK/host.log"
+check "after the reload key two works" 200 "$(sent APItwo two-secret-0123456789 EV_l3)"
+check "and key one still does" 200 "$(sent APIone one-secret-0123456789 EV_l4)"
+
+# A broken file: the running config stays.
+printf 'listen: [broken\n' >"$WORK/l.yaml"
+kill -HUP "$HOST_PID"
+wait_log 'SIGHUP: config not reloaded; keeping the running one'
+check_grep "a broken file is refused" 'SIGHUP: config not reloaded; keeping the running one' "$WORK/host.log"
+check "key two still works" 200 "$(sent APItwo two-secret-0123456789 EV_l5)"
+
+# A change that needs a restart: refused, and named.
+config "    APIone: one-secret-0123456789" "127.0.0.1:1"
+kill -HUP "$HOST_PID"
+wait_log 'this change needs a restart'
+check_grep "a new listen address needs a restart" '"changed":"listen"' "$WORK/host.log"
+check "and key two still works" 200 "$(sent APItwo two-secret-0123456789 EV_l6)"
+
+# SIGTERM with deliveries in flight: they finish, then exit 0.
+config "    APIone: one-secret-0123456789
+    APItwo: two-secret-0123456789"
+control faults '{"slow_ms":1500}' >/dev/null
+check "an event with a send" 200 "$(sent APIone one-secret-0123456789 EV_l7)"
+for _ in $(seq 1 40); do
+	[ "$(sqlite3 -cmd '.timeout 2000' "$WORK/l.db" "select count(*) from outbox where state = 'inflight'")" -ge 1 ] && break
+	sleep 0.05
+done
+start=$(date +%s%N)
+kill -TERM "$HOST_PID"
+wait "$HOST_PID"
+rc=$?
+HOST_PID=
+took=$(( ($(date +%s%N) - start) / 1000000 ))
+check "SIGTERM exits 0" 0 "$rc"
+echo "stopped in $took ms"
+check "the delivery in flight finished before the exit" 0 \
+	"$(sqlite3 "$WORK/l.db" "select count(*) from outbox where state in ('pending', 'inflight')")"
+check_grep "the plugin heard its outcome" '^delivery EV_l7 done' "$RECORD"
+control faults '{}' >/dev/null
+
+# A second serve on the same store is refused while the first runs.
+start_host "$WORK/l.yaml" || finish
+"$AFTERCALL" serve -c "$WORK/l.yaml" 2>"$WORK/second.log"
+check "a second serve on the same store exits 1" 1 $?
+check_grep "saying the store is in use" 'is in use by another aftercall serve process' "$WORK/second.log"
+finish
