@@ -359,8 +359,8 @@ static int sq_timers_due(struct store *s, int64_t now_ms, int limit,
 	sqlite3_stmt *st = stmt(s, Q_TIMERS_DUE);
 	sqlite3_bind_int64(st, 1, now_ms);
 	sqlite3_bind_int(st, 2, limit);
-	int rc, n = 0;
-	while (n < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+	int n = 0;
+	while (n < limit && sqlite3_step(st) == SQLITE_ROW) {
 		struct due_copy *r = &rows[n++];
 		r->ns = strdup((const char *)sqlite3_column_text(st, 0));
 		r->key = strdup((const char *)sqlite3_column_text(st, 1));

@@ -47,7 +47,7 @@ int sb_grow(struct strbuf *b, size_t extra)
 
 void sb_add(struct strbuf *b, const void *p, size_t n)
 {
-	if (sb_grow(b, n))
+	if (sb_grow(b, n) || !b->data)
 		return;
 	if (n)
 		memcpy(b->data + b->len, p, n);

@@ -148,13 +148,20 @@ static void add_error(struct strbuf *errs, const char *path, const char *engine_
 		      int line_offset, int col_offset)
 {
 	size_t plen = strlen(path);
-	unsigned long line, col;
-	char tail[600];
-	if (!strncmp(engine_err, path, plen) && engine_err[plen] == ':' &&
-	    sscanf(engine_err + plen, ":%lu:%lu:%599[^\n]", &line, &col, tail) == 3) {
-		sb_printf(errs, "%s:%lu:%lu:%s\n", path, line + (unsigned long)line_offset,
-			  col + (unsigned long)col_offset, tail);
-		return;
+	if (!strncmp(engine_err, path, plen) && engine_err[plen] == ':') {
+		char *end;
+		const char *p = engine_err + plen + 1;
+		unsigned long line = strtoul(p, &end, 10);
+		if (end != p && *end == ':') {
+			p = end + 1;
+			unsigned long col = strtoul(p, &end, 10);
+			if (end != p && *end == ':') {
+				sb_printf(errs, "%s:%lu:%lu:%.600s\n", path,
+					  line + (unsigned long)line_offset,
+					  col + (unsigned long)col_offset, end + 1);
+				return;
+			}
+		}
 	}
 	sb_printf(errs, "%s:%d: %s\n", path, line_offset + 1, engine_err);
 }
@@ -360,7 +367,8 @@ static struct template_set *load_dir(struct template_set *set, const char *dir, 
 		templates_free(set);
 		return NULL;
 	}
-	qsort(set->files, set->n, sizeof *set->files, cmp_files);
+	if (set->n > 1)
+		qsort(set->files, set->n, sizeof *set->files, cmp_files);
 	return set;
 }
 

@@ -177,7 +177,7 @@ char *lk_sign(const char *key, const char *secret, const char *body, size_t len,
 	sb_puts(&claims, "{\"iss\":");
 	sb_json_str(&claims, key, strlen(key));
 	sb_printf(&claims, ",\"exp\":%lld,\"nbf\":%lld,\"iat\":%lld,\"sha256\":\"%s\"}",
-		  (long long)(now + ttl), (long long)now, (long long)now, hash);
+		  (long long)now + ttl, (long long)now, (long long)now, hash);
 	if (claims.oom || sb_grow(&tok, 64 + claims.len * 2)) {
 		sb_free(&claims);
 		sb_free(&tok);

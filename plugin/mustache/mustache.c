@@ -824,6 +824,10 @@ static int build(struct compiler *c, struct mustache_tmpl *tm,
 		if (t->kind == T_TEXT && !t->removed)
 			tm->hint += t->end - t->start;
 		if (t->kind == T_CLOSE) {
+			/* The matcher pairs every close with an open; never pop
+			 * past the root whatever it missed. */
+			if (depth == 0)
+				return -1;
 			close_node(src, &c->tok[t->match], t, st[depth].node);
 			depth--;
 			continue;
