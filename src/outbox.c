@@ -139,6 +139,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 	struct send_res *res = ud;
 	size_t len = size * n;
 	static const char name[] = "retry-after:";
+	if ((len == 2 && p[0] == '\r' && p[1] == '\n') || (len == 1 && p[0] == '\n'))
+		res->headers_done = 1;
 	if (len > sizeof name - 1 && !strncasecmp(p, name, sizeof name - 1)) {
 		char v[128];
 		size_t vl = len - (sizeof name - 1);
@@ -217,7 +219,14 @@ static void finish_transfer(struct outbox *o, CURLMsg *m)
 	struct transfer *t = NULL;
 	curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
 	struct send_res *res = t->res;
-	if (m->data.result == CURLE_OK) {
+	if (m->data.result == CURLE_OK && !res->headers_done) {
+		/* libcurl can report success for an answer whose connection died
+		 * in the middle of its headers. The receiver may well have acted
+		 * on it, but its answer is lost: send again (same key). */
+		res->status = 0;
+		snprintf(res->error, sizeof res->error,
+			 "connection closed in the middle of the answer");
+	} else if (m->data.result == CURLE_OK) {
 		long code = 0;
 		curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &code);
 		res->status = (int)code;

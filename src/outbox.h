@@ -33,6 +33,7 @@ struct send_res {
 	char *body; /* NUL-terminated, at most OUTBOX_BODY_MAX bytes kept */
 	size_t body_len;
 	long retry_after; /* seconds, or -1 */
+	int headers_done; /* the blank line that ends the headers was seen */
 	struct send_res *next;
 };
 
