@@ -743,7 +743,8 @@ static void parse_root(struct walk *w, struct config *c, yaml_node_t *root)
 {
 	static const char *const keys[] = {"listen",	 "store",     "livekit",	 "limits",
 					   "plugins",	 "plugin_dir", "templates",	 "template_engine",
-					   "routes",	 "log",	       "outbox",	 NULL};
+					   "routes",	 "log",	       "outbox",	 "metrics",
+					   NULL};
 	check_keys(w, root, "", keys);
 	yaml_node_t *v = map_get(w, root, "listen");
 	if (v)
@@ -767,6 +768,17 @@ static void parse_root(struct walk *w, struct config *c, yaml_node_t *root)
 		parse_log(w, c, v);
 	if ((v = map_get(w, root, "outbox")))
 		parse_outbox(w, c, v);
+	if ((v = map_get(w, root, "metrics")) && is_map(w, v, "metrics")) {
+		static const char *const mkeys[] = {"bearer", NULL};
+		check_keys(w, v, "metrics", mkeys);
+		yaml_node_t *t = map_get(w, v, "bearer");
+		if (t) {
+			c->metrics_bearer = get_str(w, t, "metrics.bearer");
+			note_secret(w, t);
+			if (c->metrics_bearer && strlen(c->metrics_bearer) < 16)
+				err_at(w, t, "metrics.bearer", "token too short (at least 16 characters)");
+		}
+	}
 	parse_plugins(w, c, map_get(w, root, "plugins"));
 	parse_routes(w, c, map_get(w, root, "routes"));
 }
@@ -879,6 +891,7 @@ void config_free(struct config *c)
 	free(c->plugin_dir);
 	free(c->templates_dir);
 	free(c->template_engine);
+	free(c->metrics_bearer);
 	for (size_t i = 0; i < c->nplugins; i++) {
 		free(c->plugins[i].name);
 		free(c->plugins[i].path);

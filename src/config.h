@@ -67,6 +67,7 @@ struct config {
 	struct route *routes;
 	size_t nroutes;
 	int literal_secrets; /* the file holds a secret in clear */
+	char *metrics_bearer; /* GET /metrics: this token, else loopback only */
 };
 
 #define DEFAULT_BODY_LIMIT (1024 * 1024)

@@ -24,6 +24,7 @@
 
 #include "dispatch.h"
 #include "log.h"
+#include "metrics.h"
 #include "outbox.h"
 #include "strbuf.h"
 
@@ -91,6 +92,7 @@ struct dispatcher {
 	int64_t next_send_ms;	/* 0: no pending row */
 	int notify_pending;	/* outcomes may be waiting for their plugins */
 	int no_claims;		/* stopping: send nothing new */
+	int64_t gauges_ms;	/* when the row-count gauges were last set */
 	unsigned rand_state;
 };
 
@@ -226,6 +228,33 @@ static void svc_free(void *p)
 	free(p);
 }
 
+static int metric_name_ok(const char *s)
+{
+	if (!s || !*s || strlen(s) > 64)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
+			return 0;
+	return 1;
+}
+
+static void svc_counter_add(ac_host *h, const char *name, const char *label, const char *value,
+			    double delta)
+{
+	if (!h || !h->p || !metric_name_ok(name) || (label && !metric_name_ok(label)) ||
+	    delta < 0)
+		return;
+	char family[200], plugin[80], help[200];
+	size_t k = 0;
+	for (const char *p = h->p->name; *p && k + 1 < sizeof plugin; p++)
+		plugin[k++] = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ? *p : '_';
+	plugin[k] = '\0';
+	snprintf(family, sizeof family, "aftercall_%s_%s_total", plugin, name);
+	snprintf(help, sizeof help, "The %s plugin's %s counter.", h->p->name, name);
+	metrics_declare(family, METRIC_COUNTER, label, help);
+	metrics_add(family, label ? (value ? value : "") : NULL, delta);
+}
+
 static int svc_outbox_enqueue(ac_host *h, const ac_request *req)
 {
 	if (!in_txn(h, "outbox_enqueue") || !req)
@@ -345,6 +374,7 @@ const ac_host_services host_services = {
 	.render = svc_render,
 	.render_free = svc_render_free,
 	.outbox_enqueue = svc_outbox_enqueue,
+	.counter_add = svc_counter_add,
 };
 
 /* ---- running the chain -------------------------------------------------- */
@@ -486,6 +516,7 @@ static void process_job(struct dispatcher *d, struct job *j)
 		store_release(d->store);
 		j->status = 200;
 		j->result = "duplicate";
+		metrics_add("aftercall_duplicates_total", NULL, 1);
 		return;
 	}
 	ac_event ev = {
@@ -523,6 +554,7 @@ static void process_job(struct dispatcher *d, struct job *j)
 	}
 	j->status = 200;
 	j->result = "accepted";
+	metrics_add("aftercall_events_dispatched_total", j->type, 1);
 }
 
 /* The plugin-wide chain used for events derived from timers: every plugin
@@ -598,6 +630,19 @@ static void refresh_due(struct dispatcher *d)
 	int64_t due;
 	d->next_due_ms = store_timer_next(d->store, &due) == 1 ? due : 0;
 	d->next_send_ms = store_outbox_next_due(d->store, &due) == 1 ? due : 0;
+	/* The gauges count rows: once a second is enough. */
+	int64_t now = now_ms();
+	if (now - d->gauges_ms >= 1000) {
+		static const char *const states[] = {"pending", "inflight", "done", "dead"};
+		int64_t counts[4];
+		if (store_outbox_counts(d->store, counts) == 0)
+			for (int i = 0; i < 4; i++)
+				metrics_set("aftercall_outbox_rows", states[i], (double)counts[i]);
+		long long timers = store_timer_count(d->store);
+		if (timers >= 0)
+			metrics_set("aftercall_pending_timers", NULL, (double)timers);
+		d->gauges_ms = now;
+	}
 }
 
 /* ---- the outbox, seen from the dispatcher ------------------------------- */
@@ -709,6 +754,9 @@ static int apply_result(struct dispatcher *d, const struct send_res *res, int64_
 		   res->error[0] ? res->error : NULL, LOG_END);
 	if (u.notify)
 		d->notify_pending = 1;
+	metrics_add("aftercall_delivery_attempts_total", ok ? "done" : again ? "retry" : "dead", 1);
+	if (res->status)
+		metrics_observe("aftercall_delivery_seconds", res->seconds);
 	return store_outbox_update(d->store, &u);
 }
 
@@ -912,7 +960,20 @@ static void run_batch(struct dispatcher *d, struct job *jobs, struct send_res *r
 	    store_outbox_claim(d->store, now, (int)room, claim_row, &claim) < 0)
 		log_fields(AC_LOG_ERROR, "store: cannot claim outbox rows", "error",
 			   store_errmsg(d->store), LOG_END);
-	if (store_commit(d->store)) {
+	struct timespec c0, c1;
+	clock_gettime(CLOCK_MONOTONIC, &c0);
+	int failed = store_commit(d->store);
+	clock_gettime(CLOCK_MONOTONIC, &c1);
+	if (!failed) {
+		size_t njobs = 0;
+		for (struct job *j = jobs; j; j = j->next)
+			njobs++;
+		if (njobs)
+			metrics_observe("aftercall_dispatch_batch_size", (double)njobs);
+		metrics_observe("aftercall_commit_seconds",
+				(double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9);
+	}
+	if (failed) {
 		free_reqs(claim.head);
 		requeue_results(d, results);
 		log_fields(AC_LOG_ERROR, "store: commit failed; answering 503", "error",

@@ -11,6 +11,7 @@
 #include "autoconfig.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <netdb.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 #include "crypto.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "strbuf.h"
 #include "verify_hmac.h"
 #include "verify_livekit.h"
@@ -62,6 +64,16 @@ static int64_t now_ms(void)
 
 /* The methods a 405 answer lists: set just before refusing. */
 static __thread const char *allow_header;
+/* The route a request is counted under: its path when it matched one, so
+ * that arbitrary URLs cannot grow the metrics. */
+static __thread const char *route_label;
+
+static void count_request(unsigned status)
+{
+	char v[300];
+	snprintf(v, sizeof v, "%s,%u", route_label ? route_label : "(none)", status);
+	metrics_add("aftercall_http_requests_total", v, 1);
+}
 
 static enum MHD_Result reply(struct MHD_Connection *mc, unsigned status, const char *json)
 {
@@ -74,6 +86,7 @@ static enum MHD_Result reply(struct MHD_Connection *mc, unsigned status, const c
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow_header);
 	enum MHD_Result ret = MHD_queue_response(mc, status, r);
 	MHD_destroy_response(r);
+	count_request(status);
 	return ret;
 }
 
@@ -88,6 +101,8 @@ static enum MHD_Result refuse(struct conn *c, struct MHD_Connection *mc, unsigne
 	sb_putc(&b, '}');
 	char st[8];
 	snprintf(st, sizeof st, "%u", status);
+	if (status == 401)
+		metrics_add("aftercall_verify_refusals_total", why, 1);
 	log_fields(status >= 500 ? AC_LOG_ERROR : AC_LOG_WARN, "request refused", "request_id",
 		   c && c->job.request_id[0] ? c->job.request_id : NULL, "path", url, "status", st,
 		   "reason", why, iss && *iss ? "iss" : NULL, iss, LOG_END);
@@ -277,6 +292,7 @@ static enum MHD_Result answer_job(struct conn *c, struct MHD_Connection *mc, con
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 		enum MHD_Result ret = MHD_queue_response(mc, (unsigned)j->status, r);
 		MHD_destroy_response(r);
+		count_request((unsigned)j->status);
 		return ret;
 	}
 	if (j->status != 200)
@@ -293,6 +309,49 @@ static enum MHD_Result answer_job(struct conn *c, struct MHD_Connection *mc, con
 	return r;
 }
 
+/* GET /metrics: loopback only, unless the config names a bearer token. */
+static enum MHD_Result serve_metrics(struct http *h, struct MHD_Connection *mc, const char *method)
+{
+	if (strcmp(method, "GET")) {
+		allow_header = "GET";
+		return refuse(NULL, mc, 405, "/metrics", "method not allowed", NULL);
+	}
+	const struct config *cfg = atomic_load(&h->cfg);
+	if (cfg->metrics_bearer) {
+		struct verifier v = {.kind = VERIFY_BEARER, .secret = cfg->metrics_bearer};
+		const char *why;
+		if (verify_bearer(&v, MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Authorization"),
+				  &why))
+			return refuse(NULL, mc, 401, "/metrics", why, NULL);
+	} else {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+		int local = 0;
+		if (sa && sa->sa_family == AF_INET)
+			local = (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+		else if (sa && sa->sa_family == AF_INET6)
+			local = IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+		if (!local)
+			return refuse(NULL, mc, 403, "/metrics", "metrics are served to loopback only",
+				      NULL);
+	}
+	size_t len;
+	char *text = metrics_render(&len);
+	if (!text)
+		return MHD_NO;
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4");
+	enum MHD_Result ret = MHD_queue_response(mc, 200, r);
+	MHD_destroy_response(r);
+	count_request(200);
+	return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_size, void **con_cls)
@@ -300,7 +359,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 	struct http *h = cls;
 	struct conn *c = *con_cls;
 
+	route_label = c ? c->route->path : NULL;
 	if (!c) {
+		if (!strcmp(url, "/metrics")) {
+			route_label = "/metrics";
+			return serve_metrics(h, mc, method);
+		}
+		if (!strcmp(url, "/healthz"))
+			route_label = "/healthz";
 		if (!strcmp(url, "/healthz")) {
 			if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
 				allow_header = "GET, HEAD";
@@ -313,6 +379,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		char param[256];
 		const struct config *cfg = atomic_load(&h->cfg);
 		const struct route *r = find_route(cfg, url, param, sizeof param);
+		route_label = r ? r->path : NULL;
 		if (!r)
 			return refuse(NULL, mc, 404, url, "no such route", NULL);
 		if (strcmp(method, r->is_get ? "GET" : "POST")) {

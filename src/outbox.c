@@ -219,6 +219,7 @@ static void finish_transfer(struct outbox *o, CURLMsg *m)
 	struct transfer *t = NULL;
 	curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
 	struct send_res *res = t->res;
+	curl_easy_getinfo(m->easy_handle, CURLINFO_TOTAL_TIME, &res->seconds);
 	if (m->data.result == CURLE_OK && !res->headers_done) {
 		/* libcurl can report success for an answer whose connection died
 		 * in the middle of its headers. The receiver may well have acted

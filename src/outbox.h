@@ -34,6 +34,7 @@ struct send_res {
 	size_t body_len;
 	long retry_after; /* seconds, or -1 */
 	int headers_done; /* the blank line that ends the headers was seen */
+	double seconds;	  /* from the start of the transfer to its end */
 	struct send_res *next;
 };
 

@@ -102,6 +102,8 @@ struct store_ops {
 		      size_t len, int64_t due_ms);
 	int (*kv_get)(struct store *s, const char *ns, const char *key, char **val, size_t *len);
 	int (*kv_del)(struct store *s, const char *ns, const char *key);
+	/* How many timers are pending; -1 on error. */
+	long long (*timer_count)(struct store *s);
 	/* The earliest due time of any timer: 1 and *due set, 0 none, -1 error. */
 	int (*timer_next)(struct store *s, int64_t *due_ms);
 	/* Calls cb for up to `limit` timers due at `now`, earliest first. */
@@ -172,6 +174,7 @@ void audit_hash(const unsigned char prev[SHA256_LEN], int64_t seq, const struct 
 #define store_kv_put(s, ...) ((s)->ops->kv_put((s), __VA_ARGS__))
 #define store_kv_get(s, ...) ((s)->ops->kv_get((s), __VA_ARGS__))
 #define store_kv_del(s, ...) ((s)->ops->kv_del((s), __VA_ARGS__))
+#define store_timer_count(s) ((s)->ops->timer_count(s))
 #define store_timer_next(s, ...) ((s)->ops->timer_next((s), __VA_ARGS__))
 #define store_timers_due(s, ...) ((s)->ops->timers_due((s), __VA_ARGS__))
 #define store_audit_append(s, ...) ((s)->ops->audit_append((s), __VA_ARGS__))

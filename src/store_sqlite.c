@@ -330,6 +330,19 @@ static int sq_kv_del(struct store *s, const char *ns, const char *key)
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
+static long long sq_timer_count(struct store *s)
+{
+	sqlite3_stmt *st;
+	long long n = -1;
+	if (sqlite3_prepare_v2(DB(s), "SELECT count(*) FROM kv INDEXED BY kv_due WHERE due_ms > 0", -1,
+			       &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
 static int sq_timer_next(struct store *s, int64_t *due_ms)
 {
 	sqlite3_stmt *st = stmt(s, Q_TIMER_NEXT);
@@ -748,6 +761,7 @@ static const struct store_ops sqlite_ops = {
 	.kv_put = sq_kv_put,
 	.kv_get = sq_kv_get,
 	.kv_del = sq_kv_del,
+	.timer_count = sq_timer_count,
 	.timer_next = sq_timer_next,
 	.timers_due = sq_timers_due,
 	.audit_append = sq_audit_append,

@@ -58,7 +58,7 @@ extern "C" {
 /* The ABI this header describes. A host accepts plugins of the same major
  * and a minor at most its own. */
 #define AC_PLUGIN_ABI_MAJOR 1u
-#define AC_PLUGIN_ABI_MINOR 4u
+#define AC_PLUGIN_ABI_MINOR 5u
 
 /* The name of the symbol the host looks up with dlsym(). */
 #define AC_PLUGIN_SYMBOL "aftercall_plugin"
@@ -296,6 +296,19 @@ typedef struct ac_host_services {
 	 * on_delivery.
 	 */
 	int (*outbox_enqueue)(ac_host *host, const ac_request *req);
+
+	/* ---- ABI 1.5 ---- */
+
+	/*
+	 * Adds delta to one of the plugin's counters, shown on GET /metrics as
+	 * aftercall_<plugin>_<name>_total, in the series label="value" (label
+	 * NULL: a counter without labels). name and label: [a-z0-9_]; keep the
+	 * values few (the 64th and later count as "other"). Any thread, any
+	 * time. Counters are not transactional: a rolled-back event may have
+	 * counted.
+	 */
+	void (*counter_add)(ac_host *host, const char *name, const char *label,
+			    const char *value, double delta);
 } ac_host_services;
 
 /*

@@ -205,6 +205,7 @@ static int send_one(struct mm *m, json_t *s, const char *skey, const char *recip
 			      "idempotency_key", idem);
 	rc = mm_save(m, ekey, e, 0);
 	json_decref(e);
+	mm_count(m, "queued");
 	mm_audit(m, "email.queued", room,
 		 json_pack("{s:s, s:s, s:s}", "contact", recipient, "template", template,
 			   "idempotency_key", idem));
@@ -278,6 +279,7 @@ int mm_on_send_outcome(struct mm *m, const char *ekey, const ac_delivery *d)
 		}
 		if (thread && str(e, "contact"))
 			rc |= mm_touch_thread(m, str(e, "contact"), thread);
+		mm_count(m, "accepted");
 		mm_audit(m, "email.accepted", room,
 			 json_pack("{s:s?, s:s?, s:s?, s:s?, s:i}", "contact", str(e, "contact"),
 				   "email_id", id, "thread_id", thread, "status", status, "attempts",
@@ -285,6 +287,7 @@ int mm_on_send_outcome(struct mm *m, const char *ekey, const ac_delivery *d)
 		json_decref(ans);
 	} else {
 		json_object_set_new(e, "state", json_string("failed"));
+		mm_count(m, "failed");
 		mm_audit(m, "email.failed", room,
 			 json_pack("{s:s?, s:i, s:s, s:i}", "contact", str(e, "contact"), "status",
 				   d->status, "error", d->error ? d->error : "", "attempts",
@@ -353,6 +356,7 @@ ac_verdict mm_on_webhook(struct mm *m, const ac_event *ev, json_t *body, char *e
 	if (!strcmp(state, "replied") && email_id)
 		json_object_set_new(out, "reply_id", json_string(email_id));
 	char kind[64], type[64];
+	mm_count(m, state);
 	snprintf(kind, sizeof kind, "email.%s", state);
 	snprintf(type, sizeof type, "aftercall.email.%s", state);
 	mm_audit(m, kind, room, json_deep_copy(out));

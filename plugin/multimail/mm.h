@@ -38,6 +38,8 @@ int mm_del(struct mm *m, const char *key);
 void mm_hash_key(char *out, size_t outlen, const char *prefix, const char *a, const char *b,
 		 const char *c);
 void mm_audit(struct mm *m, const char *kind, const char *room, json_t *detail);
+/* Counts an email reaching `state` (aftercall_multimail_emails_total). */
+void mm_count(struct mm *m, const char *state);
 
 /* ---- correlate.c: sessions ---- */
 ac_verdict mm_on_livekit(struct mm *m, const ac_event *ev, json_t *body, char *err,

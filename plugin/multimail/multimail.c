@@ -87,6 +87,14 @@ void mm_audit(struct mm *m, const char *kind, const char *room, json_t *detail)
 	json_decref(d);
 }
 
+void mm_count(struct mm *m, const char *state)
+{
+	if (m->svc->struct_size >= offsetof(ac_host_services, counter_add) +
+					   sizeof(m->svc->counter_add) &&
+	    m->svc->counter_add)
+		m->svc->counter_add(m->host, "emails", "state", state, 1);
+}
+
 /* ---- config ------------------------------------------------------------- */
 
 static char *cfg_str(json_t *cfg, const char *key, const char *def, char *err, size_t errlen,

@@ -278,6 +278,18 @@ check_grep "naming the field" 'to\[0\]: not an email address' "$WORK/bad.out"
 st=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Authorization: Bearer wrong-token-000000000' \
 	--data-binary "@$WORK/ta.json" "http://127.0.0.1:$PORT/v1/transcripts")
 check "a transcript with a wrong token gets 401" 401 "$st"
+
+# A scrape after the whole flow: valid Prometheus text, emails by state.
+sleep 1.1
+curl -s "http://127.0.0.1:$PORT/metrics" >"$WORK/metrics.txt"
+if promtool check metrics <"$WORK/metrics.txt" >"$WORK/promtool.out" 2>&1; then
+	ok "promtool check metrics passes on the scrape after the flow"
+else
+	not_ok "promtool check metrics"; cat "$WORK/promtool.out"
+fi
+for st in queued accepted approved rejected delivered; do
+	check_grep "emails counted as $st" "^aftercall_multimail_emails_total{state=\"$st\"} [1-9]" "$WORK/metrics.txt"
+done
 stop_host
 
 # The audit trail tells each session's story and verifies; an edit breaks it.
