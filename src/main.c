@@ -522,7 +522,19 @@ static int cmd_check(int argc, char **argv)
 		printf("%s: OK\n", file);
 		printf("  listen  %s:%u\n", l.cfg->listen_host ? l.cfg->listen_host : "*",
 		       l.cfg->listen_port);
-		printf("  store   %s\n", l.cfg->store);
+		/* An existing store is opened (read only in effect) for its schema. */
+		const char *spath = l.cfg->store + 7;
+		struct store *st = NULL;
+		char serr[256];
+		if (access(spath, F_OK) == 0)
+			st = store_open(l.cfg->store, l.cfg->store_sync_full, 0, serr, sizeof serr);
+		if (st) {
+			printf("  store   %s (schema %d)\n", l.cfg->store, store_schema_version(st));
+			store_close(st);
+		} else {
+			printf("  store   %s (%s)\n", l.cfg->store,
+			       access(spath, F_OK) ? "created at first start" : serr);
+		}
 		for (size_t i = 0; i < l.cfg->nroutes; i++) {
 			const struct route *r = &l.cfg->routes[i];
 			static const char *const kinds[] = {"livekit", "hmac", "bearer"};

@@ -140,6 +140,8 @@ struct store_ops {
 	/* Counts rows per state: pending, inflight, done, dead. */
 	int (*outbox_counts)(struct store *s, int64_t counts[4]);
 
+	/* The schema version the store holds. */
+	int (*schema_version)(struct store *s);
 	/* A cheap write and commit, to tell whether the store is writable. */
 	int (*probe)(struct store *s);
 	const char *(*errmsg)(struct store *s);
@@ -193,6 +195,7 @@ void audit_hash(const unsigned char prev[SHA256_LEN], int64_t seq, const struct 
 #define store_outbox_cancel(s, ...) ((s)->ops->outbox_cancel((s), __VA_ARGS__))
 #define store_outbox_counts(s, ...) ((s)->ops->outbox_counts((s), __VA_ARGS__))
 #define store_probe(s) ((s)->ops->probe(s))
+#define store_schema_version(s) ((s)->ops->schema_version(s))
 #define store_errmsg(s) ((s)->ops->errmsg(s))
 
 #endif

@@ -732,6 +732,19 @@ static int sq_outbox_cancel(struct store *s, int64_t id)
 	return change1(s, Q_OUTBOX_CANCEL, id, 0);
 }
 
+static int sq_schema_version(struct store *s)
+{
+	sqlite3_stmt *st;
+	int v = -1;
+	if (sqlite3_prepare_v2(DB(s), "SELECT v FROM meta WHERE k = 'schema'", -1, &st, NULL) ==
+	    SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			v = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+	}
+	return v;
+}
+
 static int sq_probe(struct store *s)
 {
 	if (sq_begin(s))
@@ -779,6 +792,7 @@ static const struct store_ops sqlite_ops = {
 	.outbox_notified = sq_outbox_notified,
 	.outbox_retry = sq_outbox_retry,
 	.outbox_cancel = sq_outbox_cancel,
+	.schema_version = sq_schema_version,
 	.probe = sq_probe,
 	.errmsg = sq_errmsg,
 };

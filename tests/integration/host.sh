@@ -28,6 +28,7 @@ write_config "$WORK/ok.yaml" \
 out=$("$AFTERCALL" check -c "$WORK/ok.yaml" 2>&1)
 check "check accepts a valid config" 0 $?
 case "$out" in *"route   POST /webhooks/livekit  verify=livekit  plugins=counter"*) ok "check lists the default route";; *) not_ok "check lists the default route: $out";; esac
+case "$out" in *"store   sqlite:$WORK/aftercall.db (created at first start)"*) ok "check says the store is new";; *) not_ok "check says the store is new: $out";; esac
 
 start_host "$WORK/ok.yaml" || { not_ok "host starts"; finish; }
 ok "host starts"
@@ -110,6 +111,9 @@ check "the resent event is answered 200" 200 "$(post /webhooks/livekit "$WORK/ki
 check "and as a duplicate" duplicate "$(sed -n 's/.*"status":"\([a-z]*\)".*/\1/p' "$WORK/resp")"
 check "the chain saw the killed event once" 1 "$(grep -c '^event room_finished EV_killed00001$' "$RECORD")"
 stop_host
+
+out=$("$AFTERCALL" check -c "$WORK/ok.yaml" 2>&1)
+case "$out" in *"store   sqlite:$WORK/aftercall.db (schema 1)"*) ok "check names the store's schema";; *) not_ok "check names the store's schema: $out";; esac
 
 # A second serve on the same store is refused.
 start_host "$WORK/ok.yaml" || not_ok "host restarts"
