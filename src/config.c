@@ -28,7 +28,12 @@ struct walk {
 	struct strbuf *errs;
 	int nerr;
 	int literal_secrets; /* a secret written in the file, not a ${VAR} */
+	size_t json_values;  /* made by to_json: aliases can multiply them */
 };
+
+/* Plugin configs are small; a few hundred bytes of nested YAML aliases can
+ * ask for billions of values. */
+#define MAX_JSON_VALUES 100000
 
 /* Notes a secret given in clear in the file (for check's warning). */
 static void note_secret(struct walk *w, yaml_node_t *n)
@@ -259,6 +264,10 @@ static json_t *to_json(struct walk *w, yaml_node_t *n, const char *key, int dept
 		return json_null();
 	if (depth > 64) {
 		err_at(w, n, key, "nested too deeply");
+		return NULL;
+	}
+	if (++w->json_values > MAX_JSON_VALUES) {
+		err_at(w, n, key, "more than %d values (aliases expanding?)", MAX_JSON_VALUES);
 		return NULL;
 	}
 	char sub[512];

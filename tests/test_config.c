@@ -204,6 +204,28 @@ START_TEST(plugin_config_becomes_json)
 }
 END_TEST
 
+START_TEST(alias_bombs_are_refused)
+{
+	struct strbuf errs;
+	char text[4096];
+	snprintf(text, sizeof text,
+		 "%s"
+		 "    config:\n"
+		 "      a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+		 "      b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+		 "      c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+		 "      d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+		 "      e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+		 "      f: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n",
+		 minimal);
+	setenv("AC_TEST_SECRET", "s", 1);
+	struct config *c = load(text, &errs);
+	ck_assert_ptr_null(c);
+	ck_assert_ptr_nonnull(strstr(errs.data, "more than 100000 values (aliases expanding?)"));
+	sb_free(&errs);
+}
+END_TEST
+
 START_TEST(sizes)
 {
 	size_t v;
@@ -229,6 +251,7 @@ int main(void)
 	tcase_add_test(tc, required_names);
 	tcase_add_test(tc, yaml_syntax_error_has_line);
 	tcase_add_test(tc, plugin_config_becomes_json);
+	tcase_add_test(tc, alias_bombs_are_refused);
 	tcase_add_test(tc, sizes);
 	suite_add_tcase(s, tc);
 	return tu_run(s);

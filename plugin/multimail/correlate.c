@@ -20,7 +20,9 @@
 #include "api.h"
 #include "mm.h"
 
-#define MAX_ROOM 256
+/* The longest key a room name goes into, "g:name:<room>" (also "s:name:",
+ * "w:name:"), must fit the host's 255-byte key limit. */
+#define MAX_ROOM (255 - 7)
 #define MAX_IDENTITY 256
 #define MAX_SUMMARY (64 * 1024)
 
@@ -75,7 +77,7 @@ ac_verdict mm_on_livekit(struct mm *m, const ac_event *ev, json_t *body, char *e
 {
 	json_t *room = json_object_get(body, "room");
 	const char *sid = str(room, "sid"), *name = str(room, "name");
-	if (!sid || !*sid || !name || !*name)
+	if (!sid || !*sid || !name || !*name || strlen(sid) > MAX_ROOM || strlen(name) > MAX_ROOM)
 		return AC_CONTINUE; /* not about a session we can key */
 	char skey[300];
 	session_key(skey, sizeof skey, sid, name);

@@ -50,10 +50,20 @@ static void refresh(struct mm *m, const char *thread_id, int after_event)
 	free(path);
 }
 
+/* The contact's key: "c:<address>", or for an address too long for the
+ * host's 255-byte keys (a valid one may have 254 bytes), "c#<hash>". */
+static void contact_key(char *out, size_t outlen, const char *contact)
+{
+	if (strlen(contact) + 2 <= 255)
+		snprintf(out, outlen, "c:%s", contact);
+	else
+		mm_hash_key(out, outlen, "c#", contact, NULL, NULL);
+}
+
 int mm_touch_thread(struct mm *m, const char *contact, const char *thread_id)
 {
 	char ckey[300];
-	snprintf(ckey, sizeof ckey, "c:%s", contact);
+	contact_key(ckey, sizeof ckey, contact);
 	json_t *c = mm_load(m, ckey);
 	json_t *list = json_array();
 	json_array_append_new(list, json_string(thread_id));
@@ -95,7 +105,7 @@ int mm_on_thread_outcome(struct mm *m, const char *thread_id, const ac_delivery 
 int mm_on_query(struct mm *m, const ac_query *q, ac_response *resp)
 {
 	char ckey[300];
-	snprintf(ckey, sizeof ckey, "c:%s", q->param);
+	contact_key(ckey, sizeof ckey, q->param);
 	json_t *c = mm_valid_address(q->param) ? mm_load(m, ckey) : NULL;
 	json_t *out;
 	if (!c) {
