@@ -649,8 +649,8 @@ static void parse_routes(struct walk *w, struct config *c, yaml_node_t *n)
 				  strchr(close + 1, '}') || open[-1] != '/' ||
 				  (close[1] && close[1] != '/')))
 				err_at(w, v, sub, "at most one {name} segment, between slashes");
-			else if (!strcmp(r->path, "/healthz"))
-				err_at(w, v, sub, "/healthz is reserved");
+			else if (!strcmp(r->path, "/healthz") || !strcmp(r->path, "/metrics"))
+				err_at(w, v, sub, "%s is reserved", r->path);
 			for (size_t j = 0; j + 1 < c->nroutes; j++)
 				if (c->routes[j].path && !strcmp(c->routes[j].path, r->path))
 					err_at(w, v, sub, "route %s is defined twice", r->path);

@@ -1,5 +1,6 @@
 /*
- * The command line: serve, check, sign, version.
+ * The command line: serve, check, sign, render, outbox, mailbox create,
+ * audit, version.
  */
 #include "autoconfig.h"
 
@@ -164,7 +165,8 @@ static const char usage_mailbox[] =
 	"  -h, --help               show this help\n"
 	"\n"
 	"Exit status: 0 created; 3 an approval code is needed; 4 the address is\n"
-	"taken; 1 any other error.\n";
+	"taken; 2 a usage error (no MULTIMAIL_API_KEY, a bad LOCAL or URL);\n"
+	"1 any other error.\n";
 
 static const char usage_audit[] =
 	"Usage: aftercall audit [-c FILE] --room NAME\n"

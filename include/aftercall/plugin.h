@@ -107,8 +107,9 @@ typedef struct ac_event {
 	/* Its type: LiveKit's `event` ("room_finished"), another sender's
 	 * `event` or `type` field, or the type a plugin gave to emit(). */
 	const char *type;
-	/* Its deduplication id: the body's `id`, or the hex SHA-256 of the
-	 * body when it has none. Derived events carry their parent's id. */
+	/* Its deduplication id: the body's `id`, or "sha256:" and the hex
+	 * SHA-256 of the body when it has none. Derived events carry their
+	 * parent's id. */
 	const char *id;
 	/* The raw JSON body, exactly as received (not NUL-terminated for
 	 * received events; always NUL-terminated in practice, but use len). */
@@ -273,8 +274,9 @@ typedef struct ac_host_services {
 	 * (len bytes). The body's values are escaped for Markdown; subject, cc
 	 * and bcc are plain one-line text. Returns 0 and fills *out, or -1 with
 	 * a message in err (unknown template, engine error). Any thread, any
-	 * time after init() began; a SIGHUP reload never disturbs a render in
-	 * progress.
+	 * time after init() began (but `aftercall check` runs init() with no
+	 * templates behind it: render fails there); a SIGHUP reload never
+	 * disturbs a render in progress.
 	 */
 	int (*render)(ac_host *host, const char *name, const char *context_json,
 		      size_t len, ac_rendered *out, char *err, size_t errlen);
