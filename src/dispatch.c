@@ -567,6 +567,24 @@ static size_t *all_chain(struct dispatcher *d)
 	return c;
 }
 
+/* The events a timer or delivery callback of plugin idx emitted go to the
+ * plugins after it, in config order. */
+static int run_emitted_after(struct dispatcher *d, size_t idx, const char *why, const char *id,
+			     char *err, size_t errlen)
+{
+	struct derived *out = take_emitted(d);
+	size_t *chain = all_chain(d);
+	if (!chain) {
+		free_derived(out);
+		return -1;
+	}
+	ac_event parent = {.route = "", .type = why, .id = id, .received_ms = now_ms(),
+			   .request_id = ""};
+	int rc = run_derived(d, chain, d->nplugins, idx + 1, &parent, out, err, errlen);
+	free(chain);
+	return rc;
+}
+
 static int fire_timer(void *ctx, const struct timer_row *t)
 {
 	struct dispatcher *d = ctx;
@@ -593,19 +611,11 @@ static int fire_timer(void *ctx, const struct timer_row *t)
 	d->cur_depth = 0;
 	int rc = p->d->on_timer(p->state, t->key, t->value, t->len);
 	d->in_callback = 0;
-	struct derived *out = take_emitted(d);
 	char err[768] = "";
-	if (rc == 0) {
-		size_t *chain = all_chain(d);
-		ac_event parent = {.route = "", .type = "timer", .id = t->key,
-				   .received_ms = now_ms(), .request_id = ""};
-		rc = chain ? run_derived(d, chain, d->nplugins, idx + 1, &parent, out, err,
-					 sizeof err)
-			   : -1;
-		out = NULL;
-		free(chain);
-	}
-	free_derived(out);
+	if (rc == 0)
+		rc = run_emitted_after(d, idx, "timer", t->key, err, sizeof err);
+	else
+		free_derived(take_emitted(d));
 	if (rc) {
 		store_rollback_to(d->store);
 		log_fields(AC_LOG_ERROR, "timer callback failed; retrying later", "plugin", p->name,
@@ -836,19 +846,11 @@ static void deliver_outcomes(struct dispatcher *d)
 		d->cur_depth = 0;
 		int rc = p->d->on_delivery(p->state, &del);
 		d->in_callback = 0;
-		struct derived *out = take_emitted(d);
 		char err[768] = "";
-		if (rc == 0) {
-			size_t *chain = all_chain(d);
-			ac_event parent = {.route = "", .type = "delivery", .id = o->idem,
-					   .received_ms = now_ms(), .request_id = ""};
-			rc = chain ? run_derived(d, chain, d->nplugins, idx + 1, &parent, out, err,
-						 sizeof err)
-				   : -1;
-			out = NULL;
-			free(chain);
-		}
-		free_derived(out);
+		if (rc == 0)
+			rc = run_emitted_after(d, idx, "delivery", o->idem, err, sizeof err);
+		else
+			free_derived(take_emitted(d));
 		if (rc == 0 && store_outbox_notified(d->store, o->id) == 0) {
 			store_release(d->store);
 		} else {

@@ -775,6 +775,29 @@ static int cmd_render(int argc, char **argv)
 	return rc;
 }
 
+/* ---- commands on the store ----------------------------------------------- */
+
+/* The store the config names, opened beside a running serve. NULL after
+ * printing why. */
+static struct store *open_store_of(const char *file, const char *cmd)
+{
+	struct strbuf errs;
+	sb_init(&errs);
+	struct config *cfg = config_load(file, &errs);
+	if (!cfg) {
+		fputs(errs.data ? errs.data : "", stderr);
+		sb_free(&errs);
+		return NULL;
+	}
+	sb_free(&errs);
+	char err[1024];
+	struct store *st = store_open(cfg->store, cfg->store_sync_full, 0, err, sizeof err);
+	config_free(cfg);
+	if (!st)
+		fprintf(stderr, "aftercall %s: %s\n", cmd, err);
+	return st;
+}
+
 /* ---- outbox ------------------------------------------------------------- */
 
 static void print_time(int64_t ms)
@@ -926,22 +949,9 @@ static int cmd_outbox(int argc, char **argv)
 		fprintf(stderr, "aftercall outbox %s: one row ID is required\n", verb);
 		return 2;
 	}
-	struct strbuf errs;
-	sb_init(&errs);
-	struct config *cfg = config_load(file, &errs);
-	if (!cfg) {
-		fputs(errs.data ? errs.data : "", stderr);
-		sb_free(&errs);
+	struct store *st = open_store_of(file, "outbox");
+	if (!st)
 		return 1;
-	}
-	sb_free(&errs);
-	char err[1024];
-	struct store *st = store_open(cfg->store, cfg->store_sync_full, 0, err, sizeof err);
-	config_free(cfg);
-	if (!st) {
-		fprintf(stderr, "aftercall outbox: %s\n", err);
-		return 1;
-	}
 	int rc = 0;
 	if (is_list) {
 		/* Pages of 500 rows: memory stays flat however long the outbox. */
@@ -1144,22 +1154,10 @@ static int cmd_audit(int argc, char **argv)
 		fputs(usage_audit, stderr);
 		return 2;
 	}
-	struct strbuf errs;
-	sb_init(&errs);
-	struct config *cfg = config_load(file, &errs);
-	if (!cfg) {
-		fputs(errs.data ? errs.data : "", stderr);
-		sb_free(&errs);
+	struct store *st = open_store_of(file, "audit");
+	if (!st)
 		return 1;
-	}
-	sb_free(&errs);
 	char err[1024];
-	struct store *st = store_open(cfg->store, cfg->store_sync_full, 0, err, sizeof err);
-	config_free(cfg);
-	if (!st) {
-		fprintf(stderr, "aftercall audit: %s\n", err);
-		return 1;
-	}
 	int rc = 0;
 	if (verify) {
 		int64_t n = 0;

@@ -147,7 +147,7 @@ tr_try() { # tr_try NAME STATUS JSON
 tr_try "no room" 400 '{"summary":"x"}' 'room: required'
 tr_try "CRLF in the room" 400 '{"room":"a\r\nb"}' 'room: expected one line'
 tr_try "CRLF in the participant" 400 '{"room":"a","participant":"x\r\nBcc: y"}' 'participant: expected one line'
-tr_try "an overlong room" 400 "{\"room\":\"$(head -c 300 /dev/zero | tr '\0' r)\"}" 'room: expected one line of 1 to 256 bytes'
+tr_try "an overlong room" 400 "{\"room\":\"$(head -c 300 /dev/zero | tr '\0' r)\"}" 'room: expected one line of 1 to 248 bytes'
 tr_try "an address that is not one" 400 '{"room":"a","to":["ada at example.com"]}' 'to\[0\]: not an email address'
 tr_try "a display-name address" 400 '{"room":"a","to":["Ada <ada@example.com>"]}' 'to\[0\]: not an email address'
 tr_try "to as a string" 400 '{"room":"a","to":"ada@example.com"}' 'to: expected a non-empty array'
