@@ -212,16 +212,21 @@ static int send_one(struct mm *m, json_t *s, const char *skey, const char *recip
 	return rc;
 }
 
-int mm_finish(struct mm *m, const char *skey, json_t *s, const char *why)
+void mm_timer_key(char *out, size_t outlen, char kind, const char *skey)
+{
+	snprintf(out, outlen, "%c:%s", kind, skey + 2);
+}
+
+int mm_finish(struct mm *m, const char *skey, json_t *s)
 {
 	if (json_is_true(json_object_get(s, "done")))
 		return 0;
 	json_object_set_new(s, "done", json_true());
 	/* Whichever timer still waits for this session has nothing left to do. */
 	char tkey[320];
-	snprintf(tkey, sizeof tkey, "w:%s", skey + 2);
+	mm_timer_key(tkey, sizeof tkey, 'w', skey);
 	mm_del(m, tkey);
-	tkey[0] = 'g';
+	mm_timer_key(tkey, sizeof tkey, 'g', skey);
 	mm_del(m, tkey);
 	const char *room = str(s, "room");
 	json_t *t = json_object_get(s, "transcript");
@@ -247,7 +252,6 @@ int mm_finish(struct mm *m, const char *skey, json_t *s, const char *why)
 			rc = send_one(m, s, skey, json_string_value(v), template);
 	}
 	json_decref(to);
-	(void)why;
 	return rc;
 }
 

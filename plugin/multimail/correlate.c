@@ -59,9 +59,32 @@ static void merge_named(struct mm *m, json_t *s, const char *room)
 				   json_object_get(named, "participants"));
 	mm_del(m, nkey);
 	char tkey[320];
-	snprintf(tkey, sizeof tkey, "g:%s", nkey + 2);
+	mm_timer_key(tkey, sizeof tkey, 'g', nkey);
 	mm_del(m, tkey);
 	json_decref(named);
+}
+
+/* Starts the session's timer of that kind, due `after_ms` from now. */
+static int start_timer(struct mm *m, char kind, const char *skey, int64_t after_ms)
+{
+	char key[320];
+	mm_timer_key(key, sizeof key, kind, skey);
+	return m->svc->kv_put(m->host, key, "", 0, m->svc->now_ms(m->host) + after_ms);
+}
+
+/* Stores the session (unless rc says a step already failed) and answers:
+ * a failure rolls the event back so the sender retries. */
+static ac_verdict save_session(struct mm *m, const char *skey, json_t *s, int rc, char *err,
+			       size_t errlen)
+{
+	if (!rc)
+		rc = mm_save(m, skey, s, 0);
+	json_decref(s);
+	if (rc) {
+		snprintf(err, errlen, "cannot store the session");
+		return AC_FAIL;
+	}
+	return AC_CONTINUE;
 }
 
 static int is_caller(json_t *s, const char *identity, int agent)
@@ -133,22 +156,12 @@ ac_verdict mm_on_livekit(struct mm *m, const ac_event *ev, json_t *body, char *e
 		if (json_object_get(s, "transcript")) {
 			mm_audit(m, "session.correlated", name,
 				 json_pack("{s:s, s:s}", "sid", sid, "order", "transcript first"));
-			rc = mm_finish(m, skey, s, NULL);
+			rc = mm_finish(m, skey, s);
 		} else {
-			char wkey[320];
-			snprintf(wkey, sizeof wkey, "w:%s", skey + 2);
-			rc = m->svc->kv_put(m->host, wkey, "", 0,
-					    m->svc->now_ms(m->host) + m->transcript_wait_ms);
+			rc = start_timer(m, 'w', skey, m->transcript_wait_ms);
 		}
 	}
-	if (!rc)
-		rc = mm_save(m, skey, s, 0);
-	json_decref(s);
-	if (rc) {
-		snprintf(err, errlen, "cannot store the session");
-		return AC_FAIL;
-	}
-	return AC_CONTINUE;
+	return save_session(m, skey, s, rc, err, errlen);
 }
 
 /* ---- transcripts --------------------------------------------------------- */
@@ -293,24 +306,11 @@ ac_verdict mm_on_transcript(struct mm *m, const ac_event *ev, json_t *body, char
 	if (json_is_true(json_object_get(s, "ended"))) {
 		mm_audit(m, "session.correlated", room,
 			 json_pack("{s:s, s:s}", "sid", sid ? sid : "", "order", "room end first"));
-		char wkey[320];
-		snprintf(wkey, sizeof wkey, "w:%s", skey + 2);
-		mm_del(m, wkey);
-		rc = mm_finish(m, skey, s, NULL);
+		rc = mm_finish(m, skey, s); /* also ends the transcript_wait timer */
 	} else {
-		char gkey[320];
-		snprintf(gkey, sizeof gkey, "g:%s", skey + 2);
-		rc = m->svc->kv_put(m->host, gkey, "", 0,
-				    m->svc->now_ms(m->host) + m->finish_grace_ms);
+		rc = start_timer(m, 'g', skey, m->finish_grace_ms);
 	}
-	if (!rc)
-		rc = mm_save(m, skey, s, 0);
-	json_decref(s);
-	if (rc) {
-		snprintf(err, errlen, "cannot store the session");
-		return AC_FAIL;
-	}
-	return AC_CONTINUE;
+	return save_session(m, skey, s, rc, err, errlen);
 }
 
 int mm_on_session_timer(struct mm *m, const char *key)
@@ -331,7 +331,7 @@ int mm_on_session_timer(struct mm *m, const char *key)
 		if (m->send_without_transcript) {
 			mm_audit(m, "session.correlated", room,
 				 json_pack("{s:s}", "order", "no transcript within transcript_wait"));
-			rc = mm_finish(m, skey, s, "no transcript");
+			rc = mm_finish(m, skey, s);
 		} else {
 			mm_audit(m, "email.skipped", room,
 				 json_pack("{s:s}", "reason",
@@ -341,7 +341,7 @@ int mm_on_session_timer(struct mm *m, const char *key)
 	} else if (grace && json_object_get(s, "transcript")) {
 		mm_audit(m, "session.correlated", room,
 			 json_pack("{s:s}", "order", "room end not seen within finish_grace"));
-		rc = mm_finish(m, skey, s, NULL);
+		rc = mm_finish(m, skey, s);
 	}
 	if (!rc)
 		rc = mm_save(m, skey, s, 0);

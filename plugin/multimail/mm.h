@@ -50,7 +50,10 @@ int mm_on_session_timer(struct mm *m, const char *key);
 
 /* ---- compose.c: recipient, render, send ---- */
 /* Sends the session's follow-up(s) unless done already; marks it done. */
-int mm_finish(struct mm *m, const char *skey, json_t *session, const char *why);
+int mm_finish(struct mm *m, const char *skey, json_t *session);
+/* The key of a session's timer: kind 'w' (transcript_wait) or 'g'
+ * (finish_grace), for the session key skey ("s:..."). */
+void mm_timer_key(char *out, size_t outlen, char kind, const char *skey);
 int mm_on_send_outcome(struct mm *m, const char *ekey, const ac_delivery *d);
 ac_verdict mm_on_webhook(struct mm *m, const ac_event *ev, json_t *body, char *err,
 			 size_t errlen);
