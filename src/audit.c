@@ -6,6 +6,7 @@
  */
 #include "autoconfig.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -47,4 +48,38 @@ void audit_hash(const unsigned char prev[SHA256_LEN], int64_t seq, const struct 
 	put_field(ctx, r->detail);
 	EVP_DigestFinal_ex(ctx, out, &len);
 	EVP_MD_CTX_free(ctx);
+}
+
+void audit_walk_init(struct audit_walk *w)
+{
+	memset(w, 0, sizeof *w);
+	w->expect = 1;
+}
+
+int audit_walk_step(struct audit_walk *w, int64_t seq, const struct audit_rec *r,
+		    const char *prev_hex, const char *hash_hex, char *err, size_t errlen)
+{
+	char hex[2 * SHA256_LEN + 1];
+	unsigned char hash[SHA256_LEN];
+	hex_encode(w->prev, SHA256_LEN, hex);
+	if (seq != w->expect) {
+		snprintf(err, errlen, "record %lld: expected record %lld here (removed or reordered)",
+			 (long long)seq, (long long)w->expect);
+		return -1;
+	}
+	if (!prev_hex || strcmp(prev_hex, hex)) {
+		snprintf(err, errlen, "record %lld: does not chain to record %lld", (long long)seq,
+			 (long long)seq - 1);
+		return -1;
+	}
+	audit_hash(w->prev, seq, r, hash);
+	hex_encode(hash, SHA256_LEN, hex);
+	if (!hash_hex || strcmp(hash_hex, hex)) {
+		snprintf(err, errlen, "record %lld: contents do not match its hash (edited)",
+			 (long long)seq);
+		return -1;
+	}
+	memcpy(w->prev, hash, SHA256_LEN);
+	w->expect++;
+	return 0;
 }

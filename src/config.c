@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "store.h"
 
 struct walk {
 	yaml_document_t doc;
@@ -385,14 +386,12 @@ static void parse_store(struct walk *w, struct config *c, yaml_node_t *n)
 	s = get_str(w, at, n == at ? "store" : "store.url");
 	if (!s)
 		return;
-	if (!strncmp(s, "sqlite:", 7) && s[7]) {
+	if ((!strncmp(s, "sqlite:", 7) && s[7]) || !strncmp(s, "postgres://", 11) ||
+	    !strncmp(s, "postgresql://", 13)) {
 		c->store = s;
 		return;
 	}
-	if (!strncmp(s, "postgres://", 11) || !strncmp(s, "postgresql://", 13))
-		err_at(w, at, "store", "PostgreSQL is not supported by this build yet; use sqlite:PATH");
-	else
-		err_at(w, at, "store", "expected sqlite:PATH");
+	err_at(w, at, "store", "expected sqlite:PATH or postgres://[USER@]HOST[:PORT]/DB");
 	free(s);
 }
 
@@ -763,7 +762,7 @@ static void parse_root(struct walk *w, struct config *c, yaml_node_t *root)
 	if ((v = map_get(w, root, "store")))
 		parse_store(w, c, v);
 	else
-		err_at(w, root, "store", "required (sqlite:PATH)");
+		err_at(w, root, "store", "required (sqlite:PATH or postgres://...)");
 	parse_livekit(w, c, map_get(w, root, "livekit"));
 	if ((v = map_get(w, root, "limits")))
 		parse_limits(w, c, v);
@@ -777,6 +776,12 @@ static void parse_root(struct walk *w, struct config *c, yaml_node_t *root)
 		parse_log(w, c, v);
 	if ((v = map_get(w, root, "outbox")))
 		parse_outbox(w, c, v);
+	/* PostgreSQL: a row in flight must settle before its lease ends. */
+	if (c->store && strncmp(c->store, "sqlite:", 7) &&
+	    (c->outbox_connect_timeout + c->outbox_timeout) * 1000 >= STORE_PG_LEASE_MS)
+		err_at(w, v ? v : root, "outbox",
+		       "with a PostgreSQL store, connect_timeout + timeout must stay below %d s",
+		       STORE_PG_LEASE_MS / 1000);
 	if ((v = map_get(w, root, "metrics")) && is_map(w, v, "metrics")) {
 		static const char *const mkeys[] = {"bearer", NULL};
 		check_keys(w, v, "metrics", mkeys);

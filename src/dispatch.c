@@ -151,7 +151,7 @@ static int svc_kv_put(ac_host *h, const char *key, const void *value, size_t len
 		svc_log(h, AC_LOG_ERROR, "kv_put with a due time, but the plugin has no on_timer");
 		return -1;
 	}
-	if (store_kv_put(h->d->store, h->p->name, key, value, len, due_ms))
+	if (store_kv_put(h->d->store, h->p->name, key, value, len, due_ms, h->d->cur_request_id))
 		return -1;
 	if (due_ms > 0 && (h->d->next_due_ms == 0 || due_ms < h->d->next_due_ms))
 		h->d->next_due_ms = due_ms;
@@ -298,9 +298,13 @@ static int svc_outbox_enqueue(ac_host *h, const ac_request *req)
 		.max_attempts = req->max_attempts > 0 ? req->max_attempts : DEFAULT_MAX_ATTEMPTS,
 		.max_age_ms = req->max_age_ms > 0 ? req->max_age_ms : DEFAULT_MAX_AGE_MS,
 		.created_ms = now,
+		.request_id = h->d->cur_request_id,
 	};
 	int rc = hjson ? store_outbox_add(h->d->store, &r) : -1;
 	free(hjson);
+	if (rc == 1)
+		log_fields(AC_LOG_INFO, "outbox: queued", "plugin", h->p->name, "tag", req->tag,
+			   "request_id", r.request_id, LOG_END);
 	if (rc == 1 && (h->d->next_send_ms == 0 || now < h->d->next_send_ms))
 		h->d->next_send_ms = now;
 	return rc;
@@ -579,7 +583,7 @@ static int run_emitted_after(struct dispatcher *d, size_t idx, const char *why, 
 		return -1;
 	}
 	ac_event parent = {.route = "", .type = why, .id = id, .received_ms = now_ms(),
-			   .request_id = ""};
+			   .request_id = d->cur_request_id ? d->cur_request_id : ""};
 	int rc = run_derived(d, chain, d->nplugins, idx + 1, &parent, out, err, errlen);
 	free(chain);
 	return rc;
@@ -597,7 +601,7 @@ static int fire_timer(void *ctx, const struct timer_row *t)
 		log_fields(AC_LOG_WARN, "timer of a plugin that is not loaded; kept for an hour",
 			   "plugin", t->ns, "key", t->key, LOG_END);
 		return store_kv_put(d->store, t->ns, t->key, t->value, t->len,
-				    now_ms() + 3600 * 1000);
+				    now_ms() + 3600 * 1000, t->request_id);
 	}
 	if (store_savepoint(d->store))
 		return -1;
@@ -609,6 +613,7 @@ static int fire_timer(void *ctx, const struct timer_row *t)
 	struct plugin *p = &d->plugins[idx];
 	d->in_callback = 1;
 	d->cur_depth = 0;
+	d->cur_request_id = t->request_id;
 	int rc = p->d->on_timer(p->state, t->key, t->value, t->len);
 	d->in_callback = 0;
 	char err[768] = "";
@@ -616,14 +621,16 @@ static int fire_timer(void *ctx, const struct timer_row *t)
 		rc = run_emitted_after(d, idx, "timer", t->key, err, sizeof err);
 	else
 		free_derived(take_emitted(d));
+	d->cur_request_id = NULL;
 	if (rc) {
 		store_rollback_to(d->store);
 		log_fields(AC_LOG_ERROR, "timer callback failed; retrying later", "plugin", p->name,
-			   "key", t->key, "error", *err ? err : NULL, LOG_END);
+			   "key", t->key, "request_id", t->request_id, "error", *err ? err : NULL,
+			   LOG_END);
 		/* Push it back so one bad timer cannot spin the dispatcher. */
 		if (store_savepoint(d->store) == 0) {
 			if (store_kv_put(d->store, t->ns, t->key, t->value, t->len,
-					 now_ms() + TIMER_RETRY_MS) == 0)
+					 now_ms() + TIMER_RETRY_MS, t->request_id) == 0)
 				store_release(d->store);
 			else
 				store_rollback_to(d->store);
@@ -679,6 +686,7 @@ struct row_copy {
 	int attempts, max_attempts;
 	int64_t created_ms, max_age_ms;
 	char plugin[256];
+	char request_id[48];
 	int found;
 };
 
@@ -690,6 +698,7 @@ static int copy_policy(void *ctx, const struct outbox_row *r)
 	c->created_ms = r->created_ms;
 	c->max_age_ms = r->max_age_ms;
 	snprintf(c->plugin, sizeof c->plugin, "%s", r->plugin);
+	snprintf(c->request_id, sizeof c->request_id, "%s", r->request_id ? r->request_id : "");
 	c->found = 1;
 	return 1;
 }
@@ -759,9 +768,10 @@ static int apply_result(struct dispatcher *d, const struct send_res *res, int64_
 	snprintf(id, sizeof id, "%lld", (long long)res->id);
 	snprintf(st, sizeof st, "%d", res->status);
 	snprintf(at, sizeof at, "%d", u.attempts);
-	log_fields(ok ? AC_LOG_DEBUG : AC_LOG_WARN, "delivery attempt", "outbox_id", id, "plugin",
-		   c.plugin, "status", st, "attempt", at, "result", u.state, "error",
-		   res->error[0] ? res->error : NULL, LOG_END);
+	log_fields(ok ? AC_LOG_INFO : AC_LOG_WARN, "outbox: delivery attempt", "outbox_id", id,
+		   "plugin", c.plugin, "request_id", c.request_id[0] ? c.request_id : NULL, "status",
+		   st, "attempt", at, "result", u.state, "error", res->error[0] ? res->error : NULL,
+		   LOG_END);
 	if (u.notify)
 		d->notify_pending = 1;
 	metrics_add("aftercall_delivery_attempts_total", ok ? "done" : again ? "retry" : "dead", 1);
@@ -772,7 +782,7 @@ static int apply_result(struct dispatcher *d, const struct send_res *res, int64_
 
 struct outcome {
 	int64_t id;
-	char *plugin, *tag, *idem, *error, *body;
+	char *plugin, *tag, *idem, *error, *body, *request_id;
 	size_t body_len;
 	int status, attempts, ok;
 };
@@ -796,6 +806,7 @@ static int copy_outcome(void *ctx, const struct outbox_row *r)
 	o->tag = dup_or_empty(r->tag);
 	o->idem = dup_or_empty(r->idem_key);
 	o->error = dup_or_empty(r->last_error);
+	o->request_id = r->request_id ? strdup(r->request_id) : NULL;
 	o->body = malloc(r->last_body_len + 1);
 	if (o->body) {
 		if (r->last_body_len)
@@ -844,6 +855,7 @@ static void deliver_outcomes(struct dispatcher *d)
 		};
 		d->in_callback = 1;
 		d->cur_depth = 0;
+		d->cur_request_id = o->request_id;
 		int rc = p->d->on_delivery(p->state, &del);
 		d->in_callback = 0;
 		char err[768] = "";
@@ -851,12 +863,14 @@ static void deliver_outcomes(struct dispatcher *d)
 			rc = run_emitted_after(d, idx, "delivery", o->idem, err, sizeof err);
 		else
 			free_derived(take_emitted(d));
+		d->cur_request_id = NULL;
 		if (rc == 0 && store_outbox_notified(d->store, o->id) == 0) {
 			store_release(d->store);
 		} else {
 			store_rollback_to(d->store);
 			log_fields(AC_LOG_ERROR, "delivery outcome refused by the plugin; offered again later",
-				   "plugin", p->name, "key", o->idem, "error", *err ? err : NULL, LOG_END);
+				   "plugin", p->name, "key", o->idem, "request_id", o->request_id,
+				   "error", *err ? err : NULL, LOG_END);
 		}
 	next:
 		free(o->plugin);
@@ -864,6 +878,7 @@ static void deliver_outcomes(struct dispatcher *d)
 		free(o->idem);
 		free(o->error);
 		free(o->body);
+		free(o->request_id);
 	}
 }
 
@@ -881,7 +896,8 @@ static int claim_row(void *ctx, const struct outbox_row *r)
 		send_req_new(r->id, r->method, r->url, r->headers, r->body, r->body_len, err,
 			     sizeof err);
 	if (!req) {
-		log_fields(AC_LOG_ERROR, "outbox row cannot be sent", "error", err, LOG_END);
+		log_fields(AC_LOG_ERROR, "outbox row cannot be sent", "request_id", r->request_id,
+			   "error", err, LOG_END);
 		return 0;
 	}
 	*c->tail = req;

@@ -57,6 +57,7 @@ static const char usage_main[] =
 	"  outbox           list, show, retry or cancel outbound requests\n"
 	"  mailbox create   provision the agent's MultiMail mailbox\n"
 	"  audit            print a room's or a contact's timeline; verify the chain\n"
+	"  migrate          bring the store's schema up to this version's\n"
 	"  version          print the version and the plugin ABI\n"
 	"\n"
 	"Run 'aftercall COMMAND --help' for a command's options.\n";
@@ -184,6 +185,22 @@ static const char usage_audit[] =
 	"                       record that was edited, removed or reordered\n"
 	"  -c, --config FILE    config file (default " DEFAULT_CONFIG ")\n"
 	"  -h, --help           show this help\n";
+
+static const char usage_migrate[] =
+	"Usage: aftercall migrate [-c FILE] [--to N] [--status]\n"
+	"\n"
+	"Brings the store the config names up to the schema this aftercall needs,\n"
+	"one step per transaction, printing each. Back the store up first. serve\n"
+	"creates an empty store itself but refuses one of an older schema (and one\n"
+	"of a newer schema always). With SQLite, stop serve first; with PostgreSQL,\n"
+	"migrate once, from one machine: hosts of the previous version keep running\n"
+	"on the new schema until they are upgraded.\n"
+	"\n"
+	"  -t, --to N         stop at schema N (default: this aftercall's)\n"
+	"  -s, --status       print the store's schema and this aftercall's; exit 0\n"
+	"                     when they match, 1 when not\n"
+	"  -c, --config FILE  config file (default " DEFAULT_CONFIG ")\n"
+	"  -h, --help         show this help\n";
 
 static int opt_config(int argc, char **argv, const char *usage, const char **file)
 {
@@ -406,7 +423,7 @@ static int cmd_serve(int argc, char **argv)
 	log_set_level(l.cfg->log_level);
 
 	char err[1024];
-	struct store *store = store_open(l.cfg->store, l.cfg->store_sync_full, 1, err, sizeof err);
+	struct store *store = store_open(l.cfg->store, l.cfg->store_sync_full, STORE_SERVE, err, sizeof err);
 	if (!store) {
 		log_fields(AC_LOG_ERROR, "cannot start: store", "error", err, LOG_END);
 		loaded_free(&l);
@@ -438,7 +455,7 @@ static int cmd_serve(int argc, char **argv)
 	char port[8];
 	snprintf(port, sizeof port, "%u", http_port(h));
 	log_fields(AC_LOG_INFO, "listening", "host", l.cfg->listen_host ? l.cfg->listen_host : "*",
-		   "port", port, "store", l.cfg->store, "version", PACKAGE_VERSION, LOG_END);
+		   "port", port, "store", store_display(l.cfg->store), "version", PACKAGE_VERSION, LOG_END);
 
 	for (;;) {
 		int sig = 0;
@@ -478,7 +495,9 @@ out:
 
 static int check_store(const struct config *cfg, struct strbuf *errs)
 {
-	const char *path = cfg->store + 7; /* after "sqlite:" */
+	if (strncmp(cfg->store, "sqlite:", 7))
+		return 0; /* PostgreSQL: print_store_line() connects */
+	const char *path = cfg->store + 7;
 	char *copy = strdup(path);
 	const char *dir = dirname(copy);
 	int ok = access(dir, W_OK | X_OK) == 0;
@@ -487,6 +506,31 @@ static int check_store(const struct config *cfg, struct strbuf *errs)
 			  strerror(errno));
 	free(copy);
 	return ok ? 0 : -1;
+}
+
+/* The store and its schema, for check: an existing store is opened (read
+ * only in effect) for its version; a missing SQLite file is not created. */
+static void print_store_line(const struct config *cfg)
+{
+	char err[512];
+	int sqlite = !strncmp(cfg->store, "sqlite:", 7);
+	if (sqlite && access(cfg->store + 7, F_OK) != 0) {
+		printf("  store   %s (created at first start)\n", cfg->store);
+		return;
+	}
+	struct store *st = store_open(cfg->store, cfg->store_sync_full, STORE_MIGRATE, err,
+				      sizeof err);
+	if (!st) {
+		printf("  store   %s (%s)\n", store_display(cfg->store), err);
+		return;
+	}
+	int v = store_schema_version(st);
+	if (v == 0)
+		printf("  store   %s (created at first start)\n", store_display(cfg->store));
+	else
+		printf("  store   %s (schema %d%s)\n", store_display(cfg->store), v,
+		       v < STORE_SCHEMA_VERSION ? "; older: run 'aftercall migrate'" : "");
+	store_close(st);
 }
 
 static int cmd_check(int argc, char **argv)
@@ -524,19 +568,7 @@ static int cmd_check(int argc, char **argv)
 		printf("%s: OK\n", file);
 		printf("  listen  %s:%u\n", l.cfg->listen_host ? l.cfg->listen_host : "*",
 		       l.cfg->listen_port);
-		/* An existing store is opened (read only in effect) for its schema. */
-		const char *spath = l.cfg->store + 7;
-		struct store *st = NULL;
-		char serr[256];
-		if (access(spath, F_OK) == 0)
-			st = store_open(l.cfg->store, l.cfg->store_sync_full, 0, serr, sizeof serr);
-		if (st) {
-			printf("  store   %s (schema %d)\n", l.cfg->store, store_schema_version(st));
-			store_close(st);
-		} else {
-			printf("  store   %s (%s)\n", l.cfg->store,
-			       access(spath, F_OK) ? "created at first start" : serr);
-		}
+		print_store_line(l.cfg);
 		for (size_t i = 0; i < l.cfg->nroutes; i++) {
 			const struct route *r = &l.cfg->routes[i];
 			static const char *const kinds[] = {"livekit", "hmac", "bearer"};
@@ -1182,6 +1214,91 @@ static int cmd_audit(int argc, char **argv)
 	return rc;
 }
 
+/* ---- migrate ------------------------------------------------------------ */
+
+static void say_step(void *ctx, int v)
+{
+	printf("schema %d: %s\n", v, store_migration_what(v));
+}
+
+static int cmd_migrate(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'}, {"to", required_argument, NULL, 't'},
+		{"status", no_argument, NULL, 's'},	   {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *file = DEFAULT_CONFIG;
+	int target = STORE_SCHEMA_VERSION, status = 0, ch;
+	char *end;
+	while ((ch = getopt_long(argc, argv, "c:t:sh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			file = optarg;
+			break;
+		case 't':
+			target = (int)strtol(optarg, &end, 10);
+			if (*end || end == optarg || target < 1 || target > STORE_SCHEMA_VERSION) {
+				fprintf(stderr, "aftercall migrate: --to takes 1 to %d\n",
+					STORE_SCHEMA_VERSION);
+				return 2;
+			}
+			break;
+		case 's':
+			status = 1;
+			break;
+		case 'h':
+			fputs(usage_migrate, stdout);
+			return 0;
+		default:
+			fputs(usage_migrate, stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "aftercall: unexpected argument '%s'\n\n%s", argv[optind],
+			usage_migrate);
+		return 2;
+	}
+	struct strbuf errs;
+	sb_init(&errs);
+	struct config *cfg = config_load(file, &errs);
+	if (!cfg) {
+		fputs(errs.data ? errs.data : "", stderr);
+		sb_free(&errs);
+		return 1;
+	}
+	sb_free(&errs);
+	char err[1024];
+	/* STORE_SERVE: a SQLite store in use by serve is refused. */
+	struct store *st = store_open(cfg->store, cfg->store_sync_full,
+				      STORE_MIGRATE | (status ? 0 : STORE_SERVE), err, sizeof err);
+	if (!st) {
+		fprintf(stderr, "aftercall migrate: %s\n", err);
+		config_free(cfg);
+		return 1;
+	}
+	int from = store_schema_version(st), rc = 0;
+	if (status) {
+		printf("store schema %d; this aftercall needs %d\n", from, STORE_SCHEMA_VERSION);
+		rc = from == STORE_SCHEMA_VERSION ? 0 : 1;
+	} else if (from > target) {
+		fprintf(stderr, "aftercall migrate: the store is at schema %d, past %d; steps are "
+				"never undone\n", from, target);
+		rc = 1;
+	} else if (from == target) {
+		printf("store schema %d: nothing to do\n", from);
+	} else if (store_migrate(st, target, say_step, NULL, err, sizeof err) < 0) {
+		fprintf(stderr, "aftercall migrate: %s (the steps before it are kept)\n", err);
+		rc = 1;
+	} else {
+		printf("store schema %d → %d\n", from, target);
+	}
+	store_close(st);
+	config_free(cfg);
+	return rc;
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -1216,6 +1333,8 @@ int main(int argc, char **argv)
 		return cmd_mailbox(argc - 1, argv + 1);
 	if (!strcmp(cmd, "audit"))
 		return cmd_audit(argc - 1, argv + 1);
+	if (!strcmp(cmd, "migrate"))
+		return cmd_migrate(argc - 1, argv + 1);
 	fprintf(stderr, "aftercall: unknown command '%s'\n\n%s", cmd, usage_main);
 	return 2;
 }

@@ -6,10 +6,62 @@
 
 #include "store.h"
 
-struct store *store_open(const char *url, int sync_full, int exclusive, char *err, size_t errlen)
+struct store *store_open(const char *url, int sync_full, int flags, char *err, size_t errlen)
 {
 	if (!strncmp(url, "sqlite:", 7) && url[7])
-		return store_sqlite_open(url + 7, sync_full, exclusive, err, errlen);
-	snprintf(err, errlen, "unsupported store \"%s\" (expected sqlite:PATH)", url);
+		return store_sqlite_open(url + 7, sync_full, flags, err, errlen);
+	if (!strncmp(url, "postgres://", 11) || !strncmp(url, "postgresql://", 13))
+		return store_pg_open(url, sync_full, flags, err, errlen);
+	snprintf(err, errlen, "unsupported store \"%.200s\" (expected sqlite:PATH or postgres://...)",
+		 url);
 	return NULL;
+}
+
+const char *store_migration_what(int version)
+{
+	static const char *const what[STORE_SCHEMA_VERSION + 1] = {
+		[1] = "journal, key-value pairs and timers, audit chain, outbox",
+		[2] = "request ids on outbox rows and timers",
+	};
+	return version >= 1 && version <= STORE_SCHEMA_VERSION ? what[version] : "?";
+}
+
+void store_version_error(const char *name, int version, char *err, size_t errlen)
+{
+	if (version > STORE_SCHEMA_VERSION)
+		snprintf(err, errlen,
+			 "%s has schema version %d, newer than this aftercall's %d: run a newer "
+			 "aftercall",
+			 name, version, STORE_SCHEMA_VERSION);
+	else
+		snprintf(err, errlen,
+			 "%s has schema version %d; this aftercall needs %d: back it up, then run "
+			 "'aftercall migrate'",
+			 name, version, STORE_SCHEMA_VERSION);
+}
+
+/* postgres://user:secret@host/db → postgres://user:(hidden)@host/db; a
+ * password given as ?password= is hidden the same way. */
+const char *store_display(const char *url)
+{
+	static _Thread_local char buf[512];
+	snprintf(buf, sizeof buf, "%s", url);
+	char *scheme = strstr(buf, "://");
+	if (!scheme)
+		return buf;
+	char *auth = scheme + 3, *at = strchr(auth, '@'), *slash = strchr(auth, '/');
+	char *colon = strchr(auth, ':');
+	if (at && (!slash || at < slash) && colon && colon < at) {
+		char rest[512];
+		snprintf(rest, sizeof rest, "%s", at);
+		snprintf(colon, sizeof buf - (size_t)(colon - buf), ":(hidden)%s", rest);
+	}
+	char *pw = strstr(buf, "password=");
+	if (pw) {
+		char *amp = strchr(pw, '&');
+		char rest[512];
+		snprintf(rest, sizeof rest, "%s", amp ? amp : "");
+		snprintf(pw, sizeof buf - (size_t)(pw - buf), "password=(hidden)%s", rest);
+	}
+	return buf;
 }

@@ -1,7 +1,8 @@
 /*
  * The store: the journal of accepted events, the plugins' key-value pairs
  * and durable timers, and the audit chain. One interface, one backend per
- * URL scheme (sqlite: today). Plugins never see it; they use host services.
+ * URL scheme (sqlite:, postgres:). Plugins never see it; they use host
+ * services.
  *
  * All writes happen on the dispatcher thread between store_begin() and
  * store_commit(); the command line opens its own handle to read.
@@ -15,6 +16,16 @@
 #include "crypto.h"
 
 struct store;
+
+/* The schema this binary reads and writes. Each backend carries the steps
+ * from 1 up to it; store_migration_what() describes each. */
+#define STORE_SCHEMA_VERSION 2
+const char *store_migration_what(int version);
+
+/* store_open() flags. SERVE: this process runs the dispatcher (SQLite takes
+ * the file for itself). MIGRATE: open a store of an older schema, to
+ * migrate it; nothing else may be called then but migrate and close. */
+enum { STORE_SERVE = 1, STORE_MIGRATE = 2 };
 
 /* One audit record as appended; the store adds seq, prev and hash. */
 struct audit_rec {
@@ -33,6 +44,7 @@ struct timer_row {
 	const char *value;
 	size_t len;
 	int64_t due_ms;
+	const char *request_id; /* of the request that set the timer, or NULL */
 };
 
 /* One journal row, for tests and the command line. */
@@ -68,6 +80,7 @@ struct outbox_row {
 	const char *last_body;
 	size_t last_body_len;
 	int notify; /* the outcome still has to reach the plugin */
+	const char *request_id; /* of the request that queued the row, or NULL */
 };
 
 /* How a delivery attempt ended, written back by the dispatcher. */
@@ -99,7 +112,7 @@ struct store_ops {
 	int (*journal_find)(struct store *s, const char *dedupe,
 			    int (*cb)(void *ctx, const struct journal_row *r), void *ctx);
 	int (*kv_put)(struct store *s, const char *ns, const char *key, const void *val,
-		      size_t len, int64_t due_ms);
+		      size_t len, int64_t due_ms, const char *request_id);
 	int (*kv_get)(struct store *s, const char *ns, const char *key, char **val, size_t *len);
 	int (*kv_del)(struct store *s, const char *ns, const char *key);
 	/* How many timers are pending; -1 on error. */
@@ -142,6 +155,11 @@ struct store_ops {
 
 	/* The schema version the store holds. */
 	int (*schema_version)(struct store *s);
+	/* Applies the steps after the store's version up to `target`, each in
+	 * its own transaction, telling `say` of each. The count applied, or -1
+	 * with err set. */
+	int (*migrate)(struct store *s, int target, void (*say)(void *ctx, int version),
+		       void *ctx, char *err, size_t errlen);
 	/* A cheap write and commit, to tell whether the store is writable. */
 	int (*probe)(struct store *s);
 	const char *(*errmsg)(struct store *s);
@@ -151,18 +169,40 @@ struct store {
 	const struct store_ops *ops;
 };
 
-/* Opens the store named by url ("sqlite:PATH"). With `exclusive`, takes the
- * store for this process alone (serve); without, opens it to read and write
- * alongside (the command line). */
-struct store *store_open(const char *url, int sync_full, int exclusive, char *err, size_t errlen);
+/* Opens the store named by url ("sqlite:PATH" or "postgres://..."). An
+ * empty store gets the current schema; an older one is refused unless
+ * STORE_MIGRATE is given, a newer one always. */
+struct store *store_open(const char *url, int sync_full, int flags, char *err, size_t errlen);
 
-struct store *store_sqlite_open(const char *path, int sync_full, int exclusive, char *err,
+struct store *store_sqlite_open(const char *path, int sync_full, int flags, char *err,
 				size_t errlen);
+struct store *store_pg_open(const char *url, int sync_full, int flags, char *err, size_t errlen);
+
+/* PostgreSQL: a claimed outbox row belongs to its host this long; after it,
+ * any host may claim the row again (the host died). */
+#define STORE_PG_LEASE_MS 60000
+
+/* The URL with any password hidden, for logs and messages. */
+const char *store_display(const char *url);
+
+/* The message for a store whose schema does not match this binary. */
+void store_version_error(const char *name, int version, char *err, size_t errlen);
 
 /* The audit hash: SHA-256 over the previous hash and the record's fields,
  * each length-prefixed so no two records can share an encoding. */
 void audit_hash(const unsigned char prev[SHA256_LEN], int64_t seq, const struct audit_rec *r,
 		unsigned char out[SHA256_LEN]);
+
+/* Checking a chain record by record, from the first: each step checks one
+ * record's place, its link to the one before and its hash. 0, or -1 with
+ * what is wrong in err. */
+struct audit_walk {
+	unsigned char prev[SHA256_LEN];
+	int64_t expect; /* the next sequence number; expect - 1 checked so far */
+};
+void audit_walk_init(struct audit_walk *w);
+int audit_walk_step(struct audit_walk *w, int64_t seq, const struct audit_rec *r,
+		    const char *prev_hex, const char *hash_hex, char *err, size_t errlen);
 
 #define store_close(s) ((s)->ops->close(s))
 #define store_begin(s) ((s)->ops->begin(s))
@@ -196,6 +236,7 @@ void audit_hash(const unsigned char prev[SHA256_LEN], int64_t seq, const struct 
 #define store_outbox_counts(s, ...) ((s)->ops->outbox_counts((s), __VA_ARGS__))
 #define store_probe(s) ((s)->ops->probe(s))
 #define store_schema_version(s) ((s)->ops->schema_version(s))
+#define store_migrate(s, ...) ((s)->ops->migrate((s), __VA_ARGS__))
 #define store_errmsg(s) ((s)->ops->errmsg(s))
 
 #endif

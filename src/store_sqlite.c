@@ -21,65 +21,65 @@
 
 #include "store.h"
 
-#define SCHEMA_VERSION 1
-
-static const char schema[] =
-	"CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS journal("
-	" seq INTEGER PRIMARY KEY,"
-	" route TEXT NOT NULL,"
-	" dedupe TEXT NOT NULL,"
-	" type TEXT NOT NULL,"
-	" body BLOB NOT NULL,"
-	" received_ms INTEGER NOT NULL,"
-	" request_id TEXT,"
-	" UNIQUE(route, dedupe));"
-	"CREATE TABLE IF NOT EXISTS kv("
-	" ns TEXT NOT NULL,"
-	" key TEXT NOT NULL,"
-	" value BLOB NOT NULL,"
-	" due_ms INTEGER NOT NULL DEFAULT 0,"
-	" PRIMARY KEY(ns, key)) WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS kv_due ON kv(due_ms) WHERE due_ms > 0;"
-	"CREATE TABLE IF NOT EXISTS audit("
-	" seq INTEGER PRIMARY KEY,"
-	" ts_ms INTEGER NOT NULL,"
-	" actor TEXT NOT NULL,"
-	" kind TEXT NOT NULL,"
-	" subject TEXT,"
-	" request_id TEXT,"
-	" detail TEXT,"
-	" prev TEXT NOT NULL,"
-	" hash TEXT NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS outbox("
-	" id INTEGER PRIMARY KEY,"
-	" plugin TEXT NOT NULL,"
-	" tag TEXT,"
-	" method TEXT NOT NULL,"
-	" url TEXT NOT NULL,"
-	" headers TEXT NOT NULL,"
-	" body BLOB NOT NULL,"
-	" idem_key TEXT NOT NULL,"
-	" state TEXT NOT NULL,"
-	" attempts INTEGER NOT NULL DEFAULT 0,"
-	" max_attempts INTEGER NOT NULL,"
-	" max_age_ms INTEGER NOT NULL,"
-	" created_ms INTEGER NOT NULL,"
-	" next_ms INTEGER NOT NULL,"
-	" last_status INTEGER NOT NULL DEFAULT 0,"
-	" last_error TEXT,"
-	" last_body BLOB,"
-	" notify INTEGER NOT NULL DEFAULT 0,"
-	" UNIQUE(plugin, idem_key));"
-	"CREATE INDEX IF NOT EXISTS outbox_due ON outbox(next_ms) WHERE state = 'pending';"
-	"CREATE INDEX IF NOT EXISTS outbox_notify ON outbox(id) WHERE notify = 1;"
-	"CREATE INDEX IF NOT EXISTS outbox_state ON outbox(state, id);"
-	"INSERT OR IGNORE INTO meta(k, v) VALUES('schema', '1');";
+/* Step N takes a store from schema N-1 to N; step 1 creates it. */
+static const char *const steps[STORE_SCHEMA_VERSION + 1] = {
+	[1] = "CREATE TABLE IF NOT EXISTS journal("
+	      " seq INTEGER PRIMARY KEY,"
+	      " route TEXT NOT NULL,"
+	      " dedupe TEXT NOT NULL,"
+	      " type TEXT NOT NULL,"
+	      " body BLOB NOT NULL,"
+	      " received_ms INTEGER NOT NULL,"
+	      " request_id TEXT,"
+	      " UNIQUE(route, dedupe));"
+	      "CREATE TABLE IF NOT EXISTS kv("
+	      " ns TEXT NOT NULL,"
+	      " key TEXT NOT NULL,"
+	      " value BLOB NOT NULL,"
+	      " due_ms INTEGER NOT NULL DEFAULT 0,"
+	      " PRIMARY KEY(ns, key)) WITHOUT ROWID;"
+	      "CREATE INDEX IF NOT EXISTS kv_due ON kv(due_ms) WHERE due_ms > 0;"
+	      "CREATE TABLE IF NOT EXISTS audit("
+	      " seq INTEGER PRIMARY KEY,"
+	      " ts_ms INTEGER NOT NULL,"
+	      " actor TEXT NOT NULL,"
+	      " kind TEXT NOT NULL,"
+	      " subject TEXT,"
+	      " request_id TEXT,"
+	      " detail TEXT,"
+	      " prev TEXT NOT NULL,"
+	      " hash TEXT NOT NULL);"
+	      "CREATE TABLE IF NOT EXISTS outbox("
+	      " id INTEGER PRIMARY KEY,"
+	      " plugin TEXT NOT NULL,"
+	      " tag TEXT,"
+	      " method TEXT NOT NULL,"
+	      " url TEXT NOT NULL,"
+	      " headers TEXT NOT NULL,"
+	      " body BLOB NOT NULL,"
+	      " idem_key TEXT NOT NULL,"
+	      " state TEXT NOT NULL,"
+	      " attempts INTEGER NOT NULL DEFAULT 0,"
+	      " max_attempts INTEGER NOT NULL,"
+	      " max_age_ms INTEGER NOT NULL,"
+	      " created_ms INTEGER NOT NULL,"
+	      " next_ms INTEGER NOT NULL,"
+	      " last_status INTEGER NOT NULL DEFAULT 0,"
+	      " last_error TEXT,"
+	      " last_body BLOB,"
+	      " notify INTEGER NOT NULL DEFAULT 0,"
+	      " UNIQUE(plugin, idem_key));"
+	      "CREATE INDEX IF NOT EXISTS outbox_due ON outbox(next_ms) WHERE state = 'pending';"
+	      "CREATE INDEX IF NOT EXISTS outbox_notify ON outbox(id) WHERE notify = 1;"
+	      "CREATE INDEX IF NOT EXISTS outbox_state ON outbox(state, id);",
+	[2] = "ALTER TABLE outbox ADD COLUMN request_id TEXT;"
+	      "ALTER TABLE kv ADD COLUMN request_id TEXT;",
+};
 
 #define OUTBOX_COLS                                                                                \
 	"SELECT id, plugin, tag, method, url, headers, body, idem_key, state, attempts,"           \
 	" max_attempts, max_age_ms, created_ms, next_ms, last_status, last_error, last_body,"      \
-	" notify FROM outbox"
+	" notify, request_id FROM outbox"
 
 enum {
 	Q_BEGIN,
@@ -126,21 +126,21 @@ static const char *const sql[Q_COUNT] = {
 			  " VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
 	[Q_JOURNAL_FIND] = "SELECT seq, dedupe, route, type, body, received_ms FROM journal"
 			   " WHERE dedupe = ?1 ORDER BY seq",
-	[Q_KV_PUT] = "INSERT INTO kv(ns, key, value, due_ms) VALUES(?1, ?2, ?3, ?4)"
+	[Q_KV_PUT] = "INSERT INTO kv(ns, key, value, due_ms, request_id) VALUES(?1, ?2, ?3, ?4, ?5)"
 		     " ON CONFLICT(ns, key) DO UPDATE SET value = excluded.value,"
-		     " due_ms = excluded.due_ms",
+		     " due_ms = excluded.due_ms, request_id = excluded.request_id",
 	[Q_KV_GET] = "SELECT value FROM kv WHERE ns = ?1 AND key = ?2",
 	[Q_KV_DEL] = "DELETE FROM kv WHERE ns = ?1 AND key = ?2",
 	[Q_TIMER_NEXT] = "SELECT min(due_ms) FROM kv WHERE due_ms > 0",
-	[Q_TIMERS_DUE] = "SELECT ns, key, value, due_ms FROM kv WHERE due_ms > 0 AND due_ms <= ?1"
+	[Q_TIMERS_DUE] = "SELECT ns, key, value, due_ms, request_id FROM kv WHERE due_ms > 0 AND due_ms <= ?1"
 			 " ORDER BY due_ms LIMIT ?2",
 	[Q_AUDIT_HEAD] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
 	[Q_AUDIT_ADD] = "INSERT INTO audit(seq, ts_ms, actor, kind, subject, request_id, detail,"
 			" prev, hash) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[Q_PROBE] = "UPDATE meta SET v = v WHERE k = 'schema'",
 	[Q_OUTBOX_ADD] = "INSERT INTO outbox(plugin, tag, method, url, headers, body, idem_key, state,"
-			 " max_attempts, max_age_ms, created_ms, next_ms)"
-			 " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10, ?10)"
+			 " max_attempts, max_age_ms, created_ms, next_ms, request_id)"
+			 " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10, ?10, ?11)"
 			 " ON CONFLICT DO NOTHING",
 	/* INDEXED BY: without ANALYZE the planner takes outbox_state and sorts
 	 * every pending row on each pass, which grows with the backlog. */
@@ -282,13 +282,14 @@ static int sq_journal_find(struct store *s, const char *dedupe,
 }
 
 static int sq_kv_put(struct store *s, const char *ns, const char *key, const void *val, size_t len,
-		     int64_t due_ms)
+		     int64_t due_ms, const char *request_id)
 {
 	sqlite3_stmt *st = stmt(s, Q_KV_PUT);
 	sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
 	sqlite3_bind_blob64(st, 3, len ? val : "", len, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, due_ms > 0 ? due_ms : 0);
+	sqlite3_bind_text(st, 5, due_ms > 0 ? request_id : NULL, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : -1;
@@ -356,7 +357,7 @@ static int sq_timer_next(struct store *s, int64_t *due_ms)
 }
 
 struct due_copy {
-	char *ns, *key, *value;
+	char *ns, *key, *value, *request_id;
 	size_t len;
 	int64_t due_ms;
 };
@@ -385,19 +386,23 @@ static int sq_timers_due(struct store *s, int64_t now_ms, int limit,
 			r->value[r->len] = '\0';
 		}
 		r->due_ms = sqlite3_column_int64(st, 3);
+		if (sqlite3_column_type(st, 4) != SQLITE_NULL)
+			r->request_id = strdup((const char *)sqlite3_column_text(st, 4));
 	}
 	sqlite3_reset(st);
 	int ret = 0;
 	for (int i = 0; i < n; i++) {
 		struct due_copy *r = &rows[i];
 		if (!ret && r->ns && r->key && r->value) {
-			struct timer_row t = {r->ns, r->key, r->value, r->len, r->due_ms};
+			struct timer_row t = {r->ns, r->key, r->value, r->len, r->due_ms,
+					      r->request_id};
 			if (cb(ctx, &t) < 0)
 				ret = -1;
 		}
 		free(r->ns);
 		free(r->key);
 		free(r->value);
+		free(r->request_id);
 	}
 	free(rows);
 	return ret < 0 ? -1 : n;
@@ -484,13 +489,10 @@ static int sq_audit_verify(struct store *s, int64_t *count, char *err, size_t er
 		snprintf(err, errlen, "%s", sqlite3_errmsg(DB(s)));
 		return -1;
 	}
-	unsigned char prev[SHA256_LEN] = {0}, hash[SHA256_LEN];
-	char hex[2 * SHA256_LEN + 1];
-	int64_t expect = 1;
+	struct audit_walk w;
+	audit_walk_init(&w);
 	int rc, bad = 0;
-	*count = 0;
 	while (!bad && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t seq = sqlite3_column_int64(st, 0);
 		struct audit_rec r = {
 			.ts_ms = sqlite3_column_int64(st, 1),
 			.actor = (const char *)sqlite3_column_text(st, 2),
@@ -499,30 +501,11 @@ static int sq_audit_verify(struct store *s, int64_t *count, char *err, size_t er
 			.request_id = (const char *)sqlite3_column_text(st, 5),
 			.detail = (const char *)sqlite3_column_text(st, 6),
 		};
-		const char *p = (const char *)sqlite3_column_text(st, 7);
-		const char *h = (const char *)sqlite3_column_text(st, 8);
-		hex_encode(prev, SHA256_LEN, hex);
-		if (seq != expect) {
-			snprintf(err, errlen, "record %lld: expected record %lld here (removed or reordered)",
-				 (long long)seq, (long long)expect);
-			bad = 1;
-		} else if (!p || strcmp(p, hex)) {
-			snprintf(err, errlen, "record %lld: does not chain to record %lld", (long long)seq,
-				 (long long)seq - 1);
-			bad = 1;
-		} else {
-			audit_hash(prev, seq, &r, hash);
-			hex_encode(hash, SHA256_LEN, hex);
-			if (!h || strcmp(h, hex)) {
-				snprintf(err, errlen, "record %lld: contents do not match its hash (edited)",
-					 (long long)seq);
-				bad = 1;
-			}
-		}
-		memcpy(prev, hash, SHA256_LEN);
-		expect++;
-		(*count)++;
+		bad = audit_walk_step(&w, sqlite3_column_int64(st, 0), &r,
+				      (const char *)sqlite3_column_text(st, 7),
+				      (const char *)sqlite3_column_text(st, 8), err, errlen) != 0;
 	}
+	*count = w.expect - 1;
 	if (!bad && rc != SQLITE_DONE) {
 		snprintf(err, errlen, "%s", sqlite3_errmsg(DB(s)));
 		bad = 1;
@@ -546,6 +529,7 @@ static int sq_outbox_add(struct store *s, const struct outbox_row *r)
 	sqlite3_bind_int(st, 8, r->max_attempts);
 	sqlite3_bind_int64(st, 9, r->max_age_ms);
 	sqlite3_bind_int64(st, 10, r->created_ms);
+	sqlite3_bind_text(st, 11, r->request_id, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
@@ -575,6 +559,7 @@ static void row_from(sqlite3_stmt *st, struct outbox_row *r)
 	r->last_body = sqlite3_column_blob(st, 16);
 	r->last_body_len = (size_t)sqlite3_column_bytes(st, 16);
 	r->notify = sqlite3_column_int(st, 17);
+	r->request_id = (const char *)sqlite3_column_text(st, 18);
 }
 
 /* Steps a prepared row query, handing each row to cb. Returns the count,
@@ -732,17 +717,56 @@ static int sq_outbox_cancel(struct store *s, int64_t id)
 	return change1(s, Q_OUTBOX_CANCEL, id, 0);
 }
 
+/* The version in meta; 0 for an empty file, -1 when it cannot be read. */
 static int sq_schema_version(struct store *s)
 {
 	sqlite3_stmt *st;
 	int v = -1;
+	if (sqlite3_prepare_v2(DB(s), "SELECT count(*) FROM sqlite_master WHERE name = 'meta'", -1,
+			       &st, NULL) != SQLITE_OK)
+		return -1;
+	int has = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+	sqlite3_finalize(st);
+	if (has <= 0)
+		return has;
 	if (sqlite3_prepare_v2(DB(s), "SELECT v FROM meta WHERE k = 'schema'", -1, &st, NULL) ==
 	    SQLITE_OK) {
-		if (sqlite3_step(st) == SQLITE_ROW)
-			v = sqlite3_column_int(st, 0);
+		int rc = sqlite3_step(st);
+		v = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : rc == SQLITE_DONE ? 0 : -1;
 		sqlite3_finalize(st);
 	}
 	return v;
+}
+
+static int sq_migrate(struct store *s, int target, void (*say)(void *ctx, int version),
+		      void *ctx, char *err, size_t errlen)
+{
+	int from = sq_schema_version(s), n = 0;
+	if (from < 0) {
+		snprintf(err, errlen, "cannot read the schema version: %s", sqlite3_errmsg(DB(s)));
+		return -1;
+	}
+	for (int v = from + 1; v <= target; v++, n++) {
+		char *msg = NULL, set[96];
+		snprintf(set, sizeof set, "INSERT OR REPLACE INTO meta(k, v) VALUES('schema', '%d');", v);
+		if (sqlite3_exec(DB(s),
+				 "BEGIN IMMEDIATE;"
+				 "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);",
+				 NULL, NULL, &msg) != SQLITE_OK ||
+		    sqlite3_exec(DB(s), steps[v], NULL, NULL, &msg) != SQLITE_OK ||
+		    sqlite3_exec(DB(s), set, NULL, NULL, &msg) != SQLITE_OK ||
+		    sqlite3_exec(DB(s), "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+			snprintf(err, errlen, "schema %d (%s): %s", v, store_migration_what(v),
+				 msg ? msg : sqlite3_errmsg(DB(s)));
+			sqlite3_free(msg);
+			if (!sqlite3_get_autocommit(DB(s)))
+				sqlite3_exec(DB(s), "ROLLBACK", NULL, NULL, NULL);
+			return -1;
+		}
+		if (say)
+			say(ctx, v);
+	}
+	return n;
 }
 
 static int sq_probe(struct store *s)
@@ -793,6 +817,7 @@ static const struct store_ops sqlite_ops = {
 	.outbox_retry = sq_outbox_retry,
 	.outbox_cancel = sq_outbox_cancel,
 	.schema_version = sq_schema_version,
+	.migrate = sq_migrate,
 	.probe = sq_probe,
 	.errmsg = sq_errmsg,
 };
@@ -816,7 +841,7 @@ static int take_lock(const char *path, char *err, size_t errlen)
 	return fd;
 }
 
-struct store *store_sqlite_open(const char *path, int sync_full, int exclusive, char *err,
+struct store *store_sqlite_open(const char *path, int sync_full, int flags, char *err,
 				size_t errlen)
 {
 	struct sqlite_store *ss = calloc(1, sizeof *ss);
@@ -826,7 +851,7 @@ struct store *store_sqlite_open(const char *path, int sync_full, int exclusive, 
 	}
 	ss->base.ops = &sqlite_ops;
 	ss->lock_fd = -1;
-	if (exclusive && (ss->lock_fd = take_lock(path, err, errlen)) < 0) {
+	if ((flags & STORE_SERVE) && (ss->lock_fd = take_lock(path, err, errlen)) < 0) {
 		free(ss);
 		return NULL;
 	}
@@ -843,23 +868,26 @@ struct store *store_sqlite_open(const char *path, int sync_full, int exclusive, 
 		 "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF;",
 		 sync_full ? "FULL" : "NORMAL");
 	char *msg = NULL;
-	if (sqlite3_exec(ss->db, pragmas, NULL, NULL, &msg) != SQLITE_OK ||
-	    sqlite3_exec(ss->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+	if (sqlite3_exec(ss->db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
 		snprintf(err, errlen, "cannot set up %s: %s", path, msg ? msg : "?");
 		sqlite3_free(msg);
 		goto fail;
 	}
-	sqlite3_stmt *v;
-	if (sqlite3_prepare_v2(ss->db, "SELECT v FROM meta WHERE k = 'schema'", -1, &v, NULL) ==
-	    SQLITE_OK) {
-		int ver = sqlite3_step(v) == SQLITE_ROW ? sqlite3_column_int(v, 0) : 0;
-		sqlite3_finalize(v);
-		if (ver > SCHEMA_VERSION) {
-			snprintf(err, errlen, "%s has schema version %d, newer than this binary's %d",
-				 path, ver, SCHEMA_VERSION);
-			goto fail;
-		}
+	int ver = sq_schema_version(&ss->base);
+	if (ver < 0) {
+		snprintf(err, errlen, "cannot read %s: %s", path, sqlite3_errmsg(ss->db));
+		goto fail;
 	}
+	if (ver > STORE_SCHEMA_VERSION || (ver > 0 && ver < STORE_SCHEMA_VERSION &&
+					   !(flags & STORE_MIGRATE))) {
+		store_version_error(path, ver, err, errlen);
+		goto fail;
+	}
+	if (flags & STORE_MIGRATE)
+		return &ss->base;
+	if (ver == 0 &&
+	    sq_migrate(&ss->base, STORE_SCHEMA_VERSION, NULL, NULL, err, errlen) < 0)
+		goto fail;
 	for (int i = 0; i < Q_COUNT; i++) {
 		if (sqlite3_prepare_v3(ss->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &ss->q[i],
 				       NULL) != SQLITE_OK) {

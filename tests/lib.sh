@@ -8,6 +8,32 @@ FAILED=0
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/aftercall-test.XXXXXX")
 HOST_PID=
 
+# store_url NAME: this test's store. A SQLite file in WORK; with
+# AFTERCALL_TEST_STORE=postgres, a new database on the server whose base URL
+# is AFTERCALL_TEST_PG (tools/pg start prints one), dropped by finish.
+store_url() {
+	if on_postgres; then
+		: "${AFTERCALL_TEST_PG:?AFTERCALL_TEST_STORE=postgres needs AFTERCALL_TEST_PG}"
+		local db
+		db=$(printf 't_%s_%s_%s' "$(basename "$0" .sh)" "$1" "$$" | tr -c 'a-zA-Z0-9_\n' _)
+		psql "$AFTERCALL_TEST_PG/postgres" -qAtX -c "CREATE DATABASE $db" >/dev/null || return 1
+		echo "$db" >>"$WORK/pg_dbs"
+		echo "$AFTERCALL_TEST_PG/$db"
+	else
+		echo "sqlite:$WORK/$1.db"
+	fi
+}
+
+# store_sql URL SQL: runs SQL on the store, rows printed as a|b.
+store_sql() {
+	case $1 in
+	sqlite:*) sqlite3 -cmd '.timeout 5000' "${1#sqlite:}" "$2";;
+	*) psql "$1" -qAtX -F'|' -c "$2";;
+	esac
+}
+
+on_postgres() { [ "${AFTERCALL_TEST_STORE:-sqlite}" = postgres ]; }
+
 ok() {
 	PASSED=$((PASSED + 1))
 	printf 'ok   %s\n' "$1"
@@ -33,6 +59,11 @@ finish() {
 	type stop_double >/dev/null 2>&1 && stop_double
 	type before_finish >/dev/null 2>&1 && before_finish
 	printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
+	local db
+	for db in $(cat "$WORK/pg_dbs" 2>/dev/null); do
+		psql "$AFTERCALL_TEST_PG/postgres" -qAtX -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
+			>/dev/null 2>&1
+	done
 	rm -rf "$WORK"
 	[ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ]
 	exit $?

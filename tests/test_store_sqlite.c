@@ -54,7 +54,7 @@ START_TEST(rollback_leaves_nothing)
 	ck_assert_int_eq(store_begin(s), 0);
 	ck_assert_int_eq(store_savepoint(s), 0);
 	ck_assert_int_eq(store_journal_add(s, "EV_9", "/r", "t", "{}", 2, 1, NULL), 1);
-	ck_assert_int_eq(store_kv_put(s, "p", "k", "v", 1, 0), 0);
+	ck_assert_int_eq(store_kv_put(s, "p", "k", "v", 1, 0, NULL), 0);
 	store_rollback_to(s);
 	ck_assert_int_eq(store_commit(s), 0);
 	ck_assert_int_eq(store_journal_find(s, "EV_9", NULL, NULL), 0);
@@ -71,12 +71,12 @@ START_TEST(kv_namespaces)
 	char *v;
 	size_t n;
 	ck_assert_int_eq(store_begin(s), 0);
-	ck_assert_int_eq(store_kv_put(s, "a", "k", "one", 3, 0), 0);
-	ck_assert_int_eq(store_kv_put(s, "b", "k", "two", 3, 0), 0);
+	ck_assert_int_eq(store_kv_put(s, "a", "k", "one", 3, 0, NULL), 0);
+	ck_assert_int_eq(store_kv_put(s, "b", "k", "two", 3, 0, NULL), 0);
 	ck_assert_int_eq(store_kv_get(s, "a", "k", &v, &n), 1);
 	ck_assert_str_eq(v, "one");
 	free(v);
-	ck_assert_int_eq(store_kv_put(s, "a", "k", "uno", 3, 0), 0);
+	ck_assert_int_eq(store_kv_put(s, "a", "k", "uno", 3, 0, NULL), 0);
 	ck_assert_int_eq(store_kv_get(s, "a", "k", &v, &n), 1);
 	ck_assert_str_eq(v, "uno");
 	free(v);
@@ -108,9 +108,9 @@ START_TEST(timers_due_in_order)
 	int64_t due;
 	ck_assert_int_eq(store_begin(s), 0);
 	ck_assert_int_eq(store_timer_next(s, &due), 0);
-	ck_assert_int_eq(store_kv_put(s, "p", "late", "", 0, 3000), 0);
-	ck_assert_int_eq(store_kv_put(s, "p", "early", "", 0, 1000), 0);
-	ck_assert_int_eq(store_kv_put(s, "p", "never", "", 0, 0), 0);
+	ck_assert_int_eq(store_kv_put(s, "p", "late", "", 0, 3000, NULL), 0);
+	ck_assert_int_eq(store_kv_put(s, "p", "early", "", 0, 1000, NULL), 0);
+	ck_assert_int_eq(store_kv_put(s, "p", "never", "", 0, 0, NULL), 0);
 	ck_assert_int_eq(store_commit(s), 0);
 	store_close(s);
 	s = open_store(1); /* timers are durable */

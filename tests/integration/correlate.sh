@@ -5,6 +5,7 @@
 # all, on_missing_transcript: send, finish_grace when the room's end never
 # comes, and a room name reused by two sessions.
 . "${TOP_SRCDIR:-.}/tests/lib.sh"
+STORE=$(store_url c) || { not_ok "create the store"; finish; }
 
 start_double || finish
 K=APIcor S=correlate-secret-0123456789
@@ -14,7 +15,7 @@ MBX=$(curl -s -X POST -H "Authorization: Bearer $MMKEY" -H 'Content-Type: applic
 	sed -n 's/.*"id":"\(mbx_[^"]*\)".*/\1/p')
 cat >"$WORK/c.yaml" <<YAML
 listen: 127.0.0.1:0
-store: sqlite:$WORK/c.db
+store: $STORE
 template_engine: $PLUGIN_BUILDDIR/mustache/.libs/mustache.so
 templates: $TEMPLATES
 livekit:

@@ -5,6 +5,7 @@
 # a 2xx is in the journal, every session got exactly one send at the
 # MultiMail double, and the audit chain verifies.
 . "${TOP_SRCDIR:-.}/tests/lib.sh"
+STORE=$(store_url c) || { not_ok "create the store"; finish; }
 
 SESSIONS=${CRASH_SESSIONS:-30}
 KILLS=${CRASH_KILLS:-22}
@@ -17,7 +18,7 @@ MBX=$(curl -s -X POST -H "Authorization: Bearer $MMKEY" -H 'Content-Type: applic
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat >"$WORK/c.yaml" <<YAML
 listen: 127.0.0.1:$PORT
-store: sqlite:$WORK/c.db
+store: $STORE
 template_engine: $PLUGIN_BUILDDIR/mustache/.libs/mustache.so
 templates: $TEMPLATES
 livekit:
@@ -95,7 +96,7 @@ if [ "$kills" -ge 20 ]; then ok "at least 20 SIGKILLs ($kills)"; else not_ok "at
 
 # Let the last incarnation drain the outbox.
 for _ in $(seq 1 300); do
-	n=$(sqlite3 -cmd '.timeout 5000' "$WORK/c.db" "select count(*) from outbox where state = 'done'" 2>/dev/null)
+	n=$(store_sql "$STORE" "select count(*) from outbox where state = 'done'" 2>/dev/null)
 	[ "${n:-0}" -ge "$SESSIONS" ] && break
 	sleep 0.1
 done
@@ -107,7 +108,7 @@ kill -0 "$pid" 2>/dev/null && not_ok "the host stops on SIGTERM" || ok "the host
 missing=0
 grep . "$WORK/acked" | sort -u >"$WORK/acked.u"
 while read -r id; do
-	[ "$(sqlite3 -cmd '.timeout 5000' "$WORK/c.db" "select count(*) from journal where dedupe = '$id'")" = 1 ] || missing=$((missing + 1))
+	[ "$(store_sql "$STORE" "select count(*) from journal where dedupe = '$id'")" = 1 ] || missing=$((missing + 1))
 done <"$WORK/acked.u"
 check "every acknowledged request is in the journal ($(wc -l <"$WORK/acked.u") ids)" 0 "$missing"
 control state >"$WORK/state.json"

@@ -5,6 +5,7 @@
 # double did the work before the answer was lost: the retry carries the same
 # idempotency key, so nothing is lost and nothing is doubled.
 . "${TOP_SRCDIR:-.}/tests/lib.sh"
+STORE=$(store_url f) || { not_ok "create the store"; finish; }
 
 start_double || finish
 KEY=mm_live_faults_key
@@ -14,7 +15,7 @@ MBX=$(curl -s -X POST -H "Authorization: Bearer $KEY" -H 'Content-Type: applicat
 RECORD="$WORK/seen.txt"
 cat >"$WORK/f.yaml" <<YAML
 listen: 127.0.0.1:0
-store: sqlite:$WORK/f.db
+store: $STORE
 livekit:
   keys:
     APIf: faults-secret-0123456789
@@ -37,7 +38,7 @@ post_events() { # post_events PREFIX N
 			"$("$AFTERCALL" sign --key APIf --secret faults-secret-0123456789 "$WORK/ev.json")" >/dev/null
 	done
 }
-done_rows() { sqlite3 -cmd '.timeout 2000' "$WORK/f.db" "select count(*) from outbox where state = 'done' and idem_key like '$1%'"; }
+done_rows() { store_sql "$STORE" "select count(*) from outbox where state = 'done' and idem_key like '$1%'"; }
 wait_done() { for _ in $(seq 1 300); do [ "$(done_rows "$1")" -ge "$2" ] && return 0; sleep 0.1; done; return 1; }
 per_key() { # per_key PREFIX: "emails keys doubled" at the double
 	control state | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{
@@ -51,7 +52,7 @@ console.log(emails, keys.length, keys.filter(([,v])=>v.emails_created!==1).lengt
 control faults '{"slow_ms":1500}' >/dev/null
 post_events S 10
 sleep 2.5
-slow_attempts=$(sqlite3 -cmd '.timeout 2000' "$WORK/f.db" "select max(attempts) from outbox where idem_key like 'S%'")
+slow_attempts=$(store_sql "$STORE" "select max(attempts) from outbox where idem_key like 'S%'")
 if [ "${slow_attempts:-0}" -ge 1 ]; then ok "timed-out attempts are counted ($slow_attempts)"; else not_ok "timed-out attempts are counted"; fi
 check "nothing is done while every answer is late" 0 "$(done_rows S)"
 control faults '{}' >/dev/null
@@ -80,10 +81,10 @@ if [ "$((after - before))" -gt 20 ] && [ "$(resets_seen)" -gt 0 ]; then
 else
 	not_ok "the reset requests were sent again"
 fi
-retried=$(sqlite3 "$WORK/f.db" "select count(*) from outbox where idem_key like 'R%' and attempts > 1")
+retried=$(store_sql "$STORE" "select count(*) from outbox where idem_key like 'R%' and attempts > 1")
 if [ "$retried" -gt 0 ]; then ok "the outbox counts those attempts ($retried rows retried)"; else not_ok "the outbox counts those attempts"; fi
 check "a reset answer is never taken for a success" 0 \
-	"$(sqlite3 "$WORK/f.db" "select count(*) from outbox where idem_key like 'R%' and attempts > 1 and last_status = 202")"
+	"$(store_sql "$STORE" "select count(*) from outbox where idem_key like 'R%' and attempts > 1 and last_status = 202")"
 control faults '{}' >/dev/null
 check "each plugin heard one outcome per row" 30 "$(grep -c '^delivery [SR][0-9]* done' "$RECORD")"
 finish

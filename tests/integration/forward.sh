@@ -6,6 +6,7 @@
 # type no target wants, a CRM with the wrong secret, the audit trail and the
 # log.
 . "${TOP_SRCDIR:-.}/tests/lib.sh"
+STORE=$(store_url fw) || { not_ok "create the store"; finish; }
 
 # The CRM runs from the source checkout, where npm put its node_modules
 # (make distcheck's copy of the tree has none).
@@ -40,7 +41,7 @@ ok "the CRM starts"
 
 cat >"$WORK/fw.yaml" <<YAML
 listen: 127.0.0.1:0
-store: sqlite:$WORK/fw.db
+store: $STORE
 livekit:
   keys:
     APIfw: $LK_SECRET
@@ -151,17 +152,18 @@ check "for the signature" "No matching signature found" "$(crm 's.refusals[0]')"
 check "and took nothing more" 3 "$(crm 's.delivered.length')"
 
 # 3. The audit trail.
-DB="$WORK/fw.db"
+# jx FIELD: a field of the audit detail, in the store's own SQL.
+jx() { if on_postgres; then echo "(detail::jsonb ->> '$1')"; else echo "json_extract(detail, '\$.$1')"; fi; }
 check "forward.delivered audited per message" 3 \
-	"$(sqlite3 "$DB" "select count(*) from audit where actor = 'forward' and kind = 'forward.delivered'")"
+	"$(store_sql "$STORE" "select count(*) from audit where actor = 'forward' and kind = 'forward.delivered'")"
 check "the room_finished event's two messages name it" 2 \
-	"$(sqlite3 "$DB" "select count(*) from audit where kind = 'forward.delivered' and subject = 'EV_fw_0001'")"
+	"$(store_sql "$STORE" "select count(*) from audit where kind = 'forward.delivered' and subject = 'EV_fw_0001'")"
 check "forward.failed audited for the refused ones" 2 \
-	"$(sqlite3 "$DB" "select count(*) from audit where kind = 'forward.failed' and subject = 'EV_fw_0003'")"
+	"$(store_sql "$STORE" "select count(*) from audit where kind = 'forward.failed' and subject = 'EV_fw_0003'")"
 check "the failure detail has the status" 401 \
-	"$(sqlite3 "$DB" "select json_extract(detail, '\$.status') from audit where kind = 'forward.failed' limit 1")"
+	"$(store_sql "$STORE" "select $(jx status) from audit where kind = 'forward.failed' limit 1")"
 check "the detail names the target" "0 http://127.0.0.1:$CRM/hooks/aftercall" \
-	"$(sqlite3 "$DB" "select json_extract(detail, '\$.target') || ' ' || json_extract(detail, '\$.url') from audit where kind = 'forward.delivered' limit 1")"
+	"$(store_sql "$STORE" "select $(jx target) || ' ' || $(jx url) from audit where kind = 'forward.delivered' limit 1")"
 
 stop_host
 check_grep "the log tells of the deliveries" '"msg":"event EV_fw_0001 delivered to target 0' "$WORK/host.log"
@@ -171,7 +173,7 @@ if grep -qF -e "$KEY_B64" -e "forward-test-key" "$WORK/host.log"; then
 else
 	ok "no secret in the host log"
 fi
-if sqlite3 "$DB" "select detail from audit" | grep -qF -e "$KEY_B64" -e "forward-test-key"; then
+if store_sql "$STORE" "select detail from audit" | grep -qF -e "$KEY_B64" -e "forward-test-key"; then
 	not_ok "no secret in the audit trail"
 else
 	ok "no secret in the audit trail"

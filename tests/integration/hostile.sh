@@ -2,6 +2,7 @@
 # Hostile input: a table of bad requests, each with the status it must get,
 # and after each a check that nothing changed (journal, plugin, outbox).
 . "${TOP_SRCDIR:-.}/tests/lib.sh"
+STORE=$(store_url h) || { not_ok "create the store"; finish; }
 
 K=APIhostile S=hostile-secret-0123456789
 HOOK=whsec_hostile_0123456789
@@ -10,7 +11,7 @@ RECORD="$WORK/seen.txt"
 : >"$RECORD"
 cat >"$WORK/h.yaml" <<YAML
 listen: 127.0.0.1:0
-store: sqlite:$WORK/h.db
+store: $STORE
 template_engine: $PLUGIN_BUILDDIR/mustache/.libs/mustache.so
 templates: $TEMPLATES
 livekit:
@@ -61,8 +62,8 @@ claims() { # claims BODYFILE [ISS] [EXP] [NBF]
 sign() { "$AFTERCALL" sign --key "$K" --secret "$S" "$1"; }
 
 state() { # what must not change: journal rows, plugin calls, outbox rows
-	printf '%s %s %s' "$(sqlite3 "$WORK/h.db" 'select count(*) from journal')" \
-		"$(wc -l <"$RECORD")" "$(sqlite3 "$WORK/h.db" 'select count(*) from outbox')"
+	printf '%s %s %s' "$(store_sql "$STORE" 'select count(*) from journal')" \
+		"$(wc -l <"$RECORD")" "$(store_sql "$STORE" 'select count(*) from outbox')"
 }
 
 CASES=0

@@ -2,11 +2,12 @@
 # GET /metrics: the Prometheus text format (checked by promtool), counters
 # that move with the traffic, and access: loopback only, or a bearer token.
 . "${TOP_SRCDIR:-.}/tests/lib.sh"
+STORE=$(store_url m) || { not_ok "create the store"; finish; }
 
 K=APIm S=metrics-secret-0123456789
 cat >"$WORK/m.yaml" <<YAML
 listen: 127.0.0.1:0
-store: sqlite:$WORK/m.db
+store: $STORE
 livekit:
   keys:
     $K: $S

@@ -3,6 +3,7 @@
 # MultiMail double behind prism (MultiMail's openapi.json), LiveKit webhooks
 # signed by livekit-server-sdk, transcripts posted by examples/post_summary.cjs.
 . "${TOP_SRCDIR:-.}/tests/lib.sh"
+STORE=$(store_url e2e) || { not_ok "create the store"; finish; }
 
 NM=${AFTERCALL_NODE_MODULES:-$TOP_SRCDIR/tests/interop/node_modules}
 export NODE_PATH="$NM"
@@ -28,7 +29,7 @@ CRM=$(wait_listening "$WORK/crm.out" "$CRM_PID") || { not_ok "the CRM starts"; f
 
 cat >"$WORK/e2e.yaml" <<YAML
 listen: 127.0.0.1:0
-store: sqlite:$WORK/e2e.db
+store: $STORE
 template_engine: $PLUGIN_BUILDDIR/mustache/.libs/mustache.so
 templates: $TEMPLATES
 livekit:
@@ -303,7 +304,7 @@ done
 check_grep "Bob's timeline shows the rejection" ' email.rejected ' "$WORK/b.audit"
 "$AFTERCALL" audit -c "$WORK/e2e.yaml" --verify >"$WORK/verify.out" 2>&1
 check "audit --verify passes" 0 $?
-sqlite3 "$WORK/e2e.db" "UPDATE audit SET detail = replace(detail, 'ada@', 'eve@') WHERE seq = (SELECT min(seq) FROM audit WHERE detail LIKE '%ada@%')"
+store_sql "$STORE" "UPDATE audit SET detail = replace(detail, 'ada@', 'eve@') WHERE seq = (SELECT min(seq) FROM audit WHERE detail LIKE '%ada@%')"
 "$AFTERCALL" audit -c "$WORK/e2e.yaml" --verify >"$WORK/verify2.out" 2>&1
 check "audit --verify fails after one row is edited" 1 $?
 check_grep "naming the record" 'the chain is broken at record [0-9]*: contents do not match its hash' "$WORK/verify2.out"

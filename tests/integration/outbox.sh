@@ -4,6 +4,7 @@
 # SIGKILL with deliveries in flight, the double down, a final 400, and a
 # long backlog in flat memory.
 . "${TOP_SRCDIR:-.}/tests/lib.sh"
+STORE=$(store_url ob) || { not_ok "create the store"; finish; }
 
 start_double || finish
 KEY=mm_live_outbox_test_key
@@ -15,7 +16,7 @@ MBX=$(curl -s -X POST -H "Authorization: Bearer $KEY" -H 'Content-Type: applicat
 RECORD="$WORK/seen.txt"
 cat >"$WORK/ob.yaml" <<YAML
 listen: 127.0.0.1:0
-store: sqlite:$WORK/ob.db
+store: $STORE
 livekit:
   keys:
     APIob: outbox-secret-0123456789
@@ -145,12 +146,13 @@ head -5 "$WORK/violations"
 
 # 6. A backlog of 100,000 pending rows with the double down: memory stays flat.
 control faults '{"down":true}' >/dev/null
-sqlite3 "$WORK/ob.db" "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000)
+now_ms=$(($(date +%s) * 1000))
+store_sql "$STORE" "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000)
 INSERT INTO outbox(plugin, tag, method, url, headers, body, idem_key, state, max_attempts,
   max_age_ms, created_ms, next_ms)
 SELECT 'counter', 'backlog', 'POST', 'http://127.0.0.1:$PRISM/v1/mailboxes/$MBX/send',
   '[\"Content-Type: application/json\"]', '{}', 'backlog-' || i, 'pending', 10, 86400000,
-  CAST(strftime('%s','now') AS INTEGER) * 1000, CAST(strftime('%s','now') AS INTEGER) * 1000 FROM n;"
+  $now_ms, $now_ms FROM n;"
 check "100,000 pending rows" 100000 "$(outbox_count pending)"
 start_host "$WORK/ob.yaml" || finish
 sleep 8

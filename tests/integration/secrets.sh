@@ -3,6 +3,7 @@
 # included, and none of them shows in the log, the audit trail, the outbox
 # as `aftercall outbox show` prints it, or the command line's output.
 . "${TOP_SRCDIR:-.}/tests/lib.sh"
+STORE=$(store_url s) || { not_ok "create the store"; finish; }
 
 start_double || finish
 LK_SECRET=lk-Secret-7f3a9c0e5b21d84
@@ -16,7 +17,7 @@ MBX=$(curl -s -X POST -H "Authorization: Bearer $MMKEY" -H 'Content-Type: applic
 	sed -n 's/.*"id":"\(mbx_[^"]*\)".*/\1/p')
 cat >"$WORK/s.yaml" <<YAML
 listen: 127.0.0.1:0
-store: sqlite:$WORK/s.db
+store: $STORE
 template_engine: $PLUGIN_BUILDDIR/mustache/.libs/mustache.so
 templates: $TEMPLATES
 log: {level: debug}
@@ -63,7 +64,7 @@ curl -s -o /dev/null -H "X-MultiMail-Signature: $(openssl dgst -sha256 -hmac "$H
 # A send MultiMail refuses, so an error path of the outbox runs too.
 control faults '{"status_for_send":401}' >/dev/null
 for _ in $(seq 1 50); do
-	[ "$(sqlite3 -cmd '.timeout 2000' "$WORK/s.db" "select count(*) from outbox where state in ('done','dead')")" -ge 1 ] && break
+	[ "$(store_sql "$STORE" "select count(*) from outbox where state in ('done','dead')")" -ge 1 ] && break
 	sleep 0.1
 done
 stop_host
@@ -74,7 +75,7 @@ rows=$(awk 'NR > 1 { print $1 }' "$WORK/out.list")
 for id in $rows; do "$AFTERCALL" outbox show -c "$WORK/s.yaml" "$id" >>"$WORK/out.show"; done
 check_grep "outbox show names the header it hides" 'Authorization: (hidden)' "$WORK/out.show"
 "$AFTERCALL" audit -c "$WORK/s.yaml" --room sec >"$WORK/out.audit" 2>&1
-sqlite3 "$WORK/s.db" .dump | grep -i 'INSERT INTO audit' >"$WORK/audit.dump"
+store_sql "$STORE" 'select * from audit' >"$WORK/audit.dump"
 [ -s "$WORK/audit.dump" ] && ok "the audit trail has records" || not_ok "the audit trail has records"
 for f in host.log out.check out.list out.show out.audit audit.dump; do
 	leaked=0
