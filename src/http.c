@@ -17,8 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -400,7 +402,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		if (r->is_get)
 			snprintf(c->job.param, sizeof c->job.param, "%s", param);
 		sb_init(&c->body);
-		snprintf(c->job.request_id, sizeof c->job.request_id, "%lx-%lx", h->id_base,
+		snprintf(c->job.request_id, sizeof c->job.request_id, "%08lx-%lx", h->id_base,
 			 atomic_fetch_add(&h->next_id, 1));
 		*con_cls = c;
 		return MHD_YES;
@@ -462,7 +464,12 @@ struct http *http_start(const struct config *cfg, struct dispatcher *d, char *er
 	}
 	atomic_store(&h->cfg, cfg);
 	h->d = d;
-	h->id_base = (unsigned long)(now_ms() / 1000);
+	/* Request ids are unique across restarts and across hosts sharing a
+	 * store: 32 random bits, then a counter. */
+	uint32_t base;
+	if (getrandom(&base, sizeof base, 0) != (ssize_t)sizeof base)
+		base = (uint32_t)now_ms() ^ ((uint32_t)getpid() << 16);
+	h->id_base = base;
 
 	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};

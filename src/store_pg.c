@@ -352,7 +352,7 @@ static int session_setup(struct pg_store *ps)
 	char q[160];
 	snprintf(q, sizeof q,
 		 "SET application_name = 'aftercall'; SET synchronous_commit = %s;"
-		 " SET lock_timeout = '30s'",
+		 " SET lock_timeout = '30s'; SET client_min_messages = warning",
 		 ps->sync_full ? "on" : "off");
 	return exec_simple(ps, q);
 }
@@ -656,7 +656,7 @@ static int pg_timers_due(struct store *s, int64_t now_ms, int limit,
 	PGresult *r = run(ps, Q_TIMERS_DUE, &p);
 	if (!r)
 		return -1;
-	int n = PQntuples(r), ret = 0;
+	int n = PQntuples(r), ret = 0, given = 0;
 	for (int i = 0; i < n && ret == 0; i++) {
 		struct params k = {0};
 		p_text(&k, val(r, i, 0));
@@ -682,12 +682,13 @@ static int pg_timers_due(struct store *s, int64_t now_ms, int limit,
 			break;
 		}
 		t.value = value;
+		given++;
 		if (cb(ctx, &t) < 0)
 			ret = -1;
 		free(value);
 	}
 	PQclear(r);
-	return ret;
+	return ret < 0 ? -1 : given;
 }
 
 /* ---- audit ---------------------------------------------------------------------- */

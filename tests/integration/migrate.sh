@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Schema versions: `aftercall migrate` takes a store of an older schema to
+# this binary's, serve refuses an older store until then and a newer one
+# always; data written before a migration is there after it. Runs on the
+# store tests/lib.sh gives (SQLite, or PostgreSQL in the second pass).
+. "${TOP_SRCDIR:-.}/tests/lib.sh"
+STORE=$(store_url mig) || { not_ok "create the store"; finish; }
+export S1='migrate-secret-0123456789abcdef'
+cat >"$WORK/m.yaml" <<YAML
+listen: 127.0.0.1:0
+store: $STORE
+livekit:
+  keys:
+    APImigrate: \${S1}
+plugins:
+  - name: counter
+    path: $TEST_PLUGINS/counter.so
+    config: {file: $WORK/seen.txt}
+YAML
+
+out=$("$AFTERCALL" migrate -c "$WORK/m.yaml" --to 1 2>&1)
+check "migrate --to 1 makes an empty store schema 1" 0 $?
+case "$out" in *"schema 1: journal, key-value pairs and timers, audit chain, outbox"*) ok "and prints the step";; *) not_ok "and prints the step: $out";; esac
+
+out=$("$AFTERCALL" check -c "$WORK/m.yaml" 2>&1)
+case "$out" in *"(schema 1; older: run 'aftercall migrate')"*) ok "check says the store is older";; *) not_ok "check says the store is older: $out";; esac
+
+"$AFTERCALL" serve -c "$WORK/m.yaml" 2>"$WORK/refused.log"
+check "serve refuses a store of an older schema" 1 $?
+check_grep "saying what to run" "has schema version 1; this aftercall needs 2: back it up, then run 'aftercall migrate'" "$WORK/refused.log"
+
+"$AFTERCALL" migrate -c "$WORK/m.yaml" --status >"$WORK/status" 2>&1
+check "migrate --status exits 1 while the store is behind" 1 $?
+check_grep "and says both versions" "store schema 1; this aftercall needs 2" "$WORK/status"
+
+# A journaled event from before the migration.
+body=$(sed 's/EV_[A-Za-z0-9]*/EV_before_migrate/' "$TEST_DATA/livekit/room_finished.json")
+store_sql "$STORE" "INSERT INTO journal(route, dedupe, type, body, received_ms) VALUES('/webhooks/livekit', 'EV_before_migrate', 'room_finished', '{}', 1)" >/dev/null
+check "a row written at schema 1" 1 "$(store_sql "$STORE" "select count(*) from journal")"
+
+out=$("$AFTERCALL" migrate -c "$WORK/m.yaml" 2>&1)
+check "migrate exits 0" 0 $?
+case "$out" in *"schema 2: request ids on outbox rows and timers"*"store schema 1 → 2"*) ok "migrate prints each step and the span";; *) not_ok "migrate prints each step and the span: $out";; esac
+out=$("$AFTERCALL" migrate -c "$WORK/m.yaml" 2>&1)
+case "$out" in *"store schema 2: nothing to do"*) ok "a second migrate has nothing to do";; *) not_ok "a second migrate has nothing to do: $out";; esac
+"$AFTERCALL" migrate -c "$WORK/m.yaml" --status >/dev/null 2>&1
+check "migrate --status exits 0 once current" 0 $?
+"$AFTERCALL" migrate -c "$WORK/m.yaml" --to 1 >"$WORK/down.log" 2>&1
+check "migrate never goes down" 1 $?
+check_grep "and says so" "steps are never undone" "$WORK/down.log"
+
+start_host "$WORK/m.yaml" || { not_ok "serve starts on the migrated store"; finish; }
+ok "serve starts on the migrated store"
+printf '%s' "$body" >"$WORK/ev.json"
+tok=$("$AFTERCALL" sign --key APImigrate --secret "$S1" "$WORK/ev.json")
+resp=$(curl -s -H "Authorization: $tok" -H 'Content-Type: application/webhook+json' \
+	--data-binary @"$WORK/ev.json" "http://127.0.0.1:$PORT/webhooks/livekit")
+case "$resp" in *'"status":"duplicate"'*) ok "the event journaled before the migration is a duplicate after it";; *) not_ok "the event journaled before the migration is a duplicate after it: $resp";; esac
+if ! on_postgres; then
+	"$AFTERCALL" migrate -c "$WORK/m.yaml" >"$WORK/busy.log" 2>&1
+	check "migrate refuses a SQLite store serve is using" 1 $?
+	check_grep "naming why" "in use by another aftercall serve process" "$WORK/busy.log"
+fi
+stop_host
+
+store_sql "$STORE" "UPDATE meta SET v = '7' WHERE k = 'schema'" >/dev/null
+"$AFTERCALL" serve -c "$WORK/m.yaml" 2>"$WORK/newer.log"
+check "serve refuses a store of a newer schema" 1 $?
+check_grep "saying to run a newer aftercall" "has schema version 7, newer than this aftercall's 2: run a newer aftercall" "$WORK/newer.log"
+"$AFTERCALL" migrate -c "$WORK/m.yaml" >"$WORK/newer2.log" 2>&1
+check "and so does migrate" 1 $?
+finish

@@ -1,0 +1,497 @@
+/*
+ * The store, on both backends: the same cases run on a SQLite file and, when
+ * AFTERCALL_TEST_PG names a PostgreSQL server (tools/test-all starts one),
+ * on a fresh database of it. Cases of several hosts sharing one database
+ * open two handles on it.
+ */
+#include <check.h>
+#include <libpq-fe.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "testutil.h"
+
+static char *dir;
+static char url[4300], file[4200], pgdb[64];
+
+static void setup(void)
+{
+	dir = tu_tmpdir();
+	snprintf(file, sizeof file, "%s/s.db", dir);
+	snprintf(url, sizeof url, "sqlite:%s", file);
+}
+
+static void teardown(void)
+{
+	tu_rmrf(dir);
+	free(dir);
+}
+
+/* Runs one statement on the server's maintenance database. */
+static void pg_admin(const char *q)
+{
+	char admin[4200];
+	snprintf(admin, sizeof admin, "%s/postgres", getenv("AFTERCALL_TEST_PG"));
+	PGconn *c = PQconnectdb(admin);
+	ck_assert_msg(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+	PGresult *r = PQexec(c, q);
+	ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", q, PQresultErrorMessage(r));
+	PQclear(r);
+	PQfinish(c);
+}
+
+static void pg_setup(void)
+{
+	static int n;
+	setup();
+	snprintf(pgdb, sizeof pgdb, "t_unit_%ld_%d", (long)getpid(), n++);
+	char q[128];
+	snprintf(q, sizeof q, "CREATE DATABASE %s", pgdb);
+	pg_admin(q);
+	snprintf(url, sizeof url, "%s/%s", getenv("AFTERCALL_TEST_PG"), pgdb);
+}
+
+static void pg_teardown(void)
+{
+	char q[128];
+	snprintf(q, sizeof q, "DROP DATABASE IF EXISTS %s WITH (FORCE)", pgdb);
+	pg_admin(q);
+	teardown();
+}
+
+static int on_pg(void)
+{
+	return strncmp(url, "sqlite:", 7) != 0;
+}
+
+static struct store *open_store(int exclusive)
+{
+	char err[512];
+	struct store *s = store_open(url, 1, exclusive, err, sizeof err);
+	ck_assert_msg(s != NULL, "%s", err);
+	return s;
+}
+
+START_TEST(journal_dedupes_and_persists)
+{
+	struct store *s = open_store(1);
+	ck_assert_int_eq(store_begin(s), 0);
+	ck_assert_int_eq(store_journal_add(s, "EV_1", "/r", "room_finished", "{}", 2, 1, "q1"), 1);
+	ck_assert_int_eq(store_journal_add(s, "EV_1", "/r", "room_finished", "{}", 2, 1, "q2"), 0);
+	ck_assert_int_eq(store_journal_add(s, "EV_1", "/other", "x", "{}", 2, 1, "q3"), 1);
+	ck_assert_int_eq(store_commit(s), 0);
+	store_close(s);
+	s = open_store(1);
+	ck_assert_int_eq(store_journal_find(s, "EV_1", NULL, NULL), 2);
+	ck_assert_int_eq(store_begin(s), 0);
+	ck_assert_int_eq(store_journal_add(s, "EV_1", "/r", "room_finished", "{}", 2, 1, "q4"), 0);
+	ck_assert_int_eq(store_commit(s), 0);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(rollback_leaves_nothing)
+{
+	struct store *s = open_store(1);
+	ck_assert_int_eq(store_begin(s), 0);
+	ck_assert_int_eq(store_savepoint(s), 0);
+	ck_assert_int_eq(store_journal_add(s, "EV_9", "/r", "t", "{}", 2, 1, NULL), 1);
+	ck_assert_int_eq(store_kv_put(s, "p", "k", "v", 1, 0, NULL), 0);
+	store_rollback_to(s);
+	ck_assert_int_eq(store_commit(s), 0);
+	ck_assert_int_eq(store_journal_find(s, "EV_9", NULL, NULL), 0);
+	char *v;
+	size_t n;
+	ck_assert_int_eq(store_kv_get(s, "p", "k", &v, &n), 0);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(kv_namespaces)
+{
+	struct store *s = open_store(1);
+	char *v;
+	size_t n;
+	ck_assert_int_eq(store_begin(s), 0);
+	ck_assert_int_eq(store_kv_put(s, "a", "k", "one", 3, 0, NULL), 0);
+	ck_assert_int_eq(store_kv_put(s, "b", "k", "two", 3, 0, NULL), 0);
+	ck_assert_int_eq(store_kv_get(s, "a", "k", &v, &n), 1);
+	ck_assert_str_eq(v, "one");
+	free(v);
+	ck_assert_int_eq(store_kv_put(s, "a", "k", "uno", 3, 0, NULL), 0);
+	ck_assert_int_eq(store_kv_get(s, "a", "k", &v, &n), 1);
+	ck_assert_str_eq(v, "uno");
+	free(v);
+	ck_assert_int_eq(store_kv_del(s, "a", "k"), 0);
+	ck_assert_int_eq(store_kv_get(s, "a", "k", &v, &n), 0);
+	ck_assert_int_eq(store_kv_get(s, "b", "k", &v, &n), 1);
+	ck_assert_str_eq(v, "two");
+	free(v);
+	ck_assert_int_eq(store_commit(s), 0);
+	store_close(s);
+}
+END_TEST
+
+struct seen {
+	int n;
+	char keys[8][16];
+};
+
+static int collect(void *ctx, const struct timer_row *t)
+{
+	struct seen *s = ctx;
+	snprintf(s->keys[s->n++], 16, "%s", t->key);
+	return 0;
+}
+
+START_TEST(timers_due_in_order)
+{
+	struct store *s = open_store(1);
+	int64_t due;
+	ck_assert_int_eq(store_begin(s), 0);
+	ck_assert_int_eq(store_timer_next(s, &due), 0);
+	ck_assert_int_eq(store_kv_put(s, "p", "late", "", 0, 3000, NULL), 0);
+	ck_assert_int_eq(store_kv_put(s, "p", "early", "", 0, 1000, NULL), 0);
+	ck_assert_int_eq(store_kv_put(s, "p", "never", "", 0, 0, NULL), 0);
+	ck_assert_int_eq(store_commit(s), 0);
+	store_close(s);
+	s = open_store(1); /* timers are durable */
+	ck_assert_int_eq(store_timer_next(s, &due), 1);
+	ck_assert_int_eq(due, 1000);
+	struct seen seen = {0};
+	ck_assert_int_eq(store_timers_due(s, 2000, 10, collect, &seen), 1);
+	ck_assert_int_eq(seen.n, 1);
+	ck_assert_str_eq(seen.keys[0], "early");
+	seen.n = 0;
+	ck_assert_int_eq(store_timers_due(s, 5000, 10, collect, &seen), 2);
+	ck_assert_str_eq(seen.keys[0], "early");
+	ck_assert_str_eq(seen.keys[1], "late");
+	store_close(s);
+}
+END_TEST
+
+static void append(struct store *s, const char *kind, const char *subject)
+{
+	struct audit_rec r = {1000, "host", kind, subject, "q", "{\"a\":1}"};
+	ck_assert_int_eq(store_audit_append(s, &r), 0);
+}
+
+/* Runs SQL on the store behind aftercall's back. */
+static void sql(const char *q)
+{
+	if (on_pg()) {
+		PGconn *c = PQconnectdb(url);
+		PGresult *r = PQexec(c, q);
+		ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+		PQclear(r);
+		PQfinish(c);
+		return;
+	}
+	sqlite3 *db;
+	ck_assert_int_eq(sqlite3_open(file, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, q, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+START_TEST(audit_chain_detects_tampering)
+{
+	struct store *s = open_store(1);
+	char err[256];
+	int64_t n;
+	ck_assert_int_eq(store_begin(s), 0);
+	append(s, "event.received", "room-a");
+	append(s, "email.queued", "room-a");
+	append(s, "email.approved", "room-a");
+	ck_assert_int_eq(store_savepoint(s), 0);
+	append(s, "rolled.back", NULL);
+	store_rollback_to(s);
+	append(s, "email.delivered", "room-a");
+	ck_assert_int_eq(store_commit(s), 0);
+	ck_assert_int_eq(store_audit_verify(s, &n, err, sizeof err), 0);
+	ck_assert_int_eq(n, 4);
+	store_close(s);
+
+	sql("UPDATE audit SET subject = 'room-b' WHERE seq = 2");
+	s = open_store(0);
+	ck_assert_int_eq(store_audit_verify(s, &n, err, sizeof err), -1);
+	ck_assert_str_eq(err, "record 2: contents do not match its hash (edited)");
+	store_close(s);
+
+	sql("UPDATE audit SET subject = 'room-a' WHERE seq = 2");
+	sql("DELETE FROM audit WHERE seq = 3");
+	s = open_store(0);
+	ck_assert_int_eq(store_audit_verify(s, &n, err, sizeof err), -1);
+	ck_assert_str_eq(err, "record 4: expected record 3 here (removed or reordered)");
+	store_close(s);
+}
+END_TEST
+
+START_TEST(second_server_refused)
+{
+	struct store *s = open_store(1);
+	char err[512];
+	ck_assert_ptr_null(store_open(url, 1, 1, err, sizeof err));
+	ck_assert_ptr_nonnull(strstr(err, "in use by another aftercall serve process"));
+	struct store *reader = open_store(0);
+	store_close(reader);
+	store_close(s);
+	s = open_store(1);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(bad_url)
+{
+	char err[512];
+	ck_assert_ptr_null(store_open("redis://x", 1, 1, err, sizeof err));
+	ck_assert_ptr_nonnull(strstr(err, "unsupported store"));
+}
+END_TEST
+
+static void say(void *ctx, int v)
+{
+	int *last = ctx;
+	*last = v;
+}
+
+static int note_request(void *ctx, const struct outbox_row *r)
+{
+	snprintf(ctx, 32, "%s", r->request_id ? r->request_id : "(null)");
+	return 0;
+}
+
+START_TEST(schema_steps_and_refusals)
+{
+	char err[512];
+	/* A store at schema 1, as an older aftercall left it. */
+	struct store *s = store_open(url, 1, STORE_MIGRATE, err, sizeof err);
+	ck_assert_msg(s != NULL, "%s", err);
+	ck_assert_int_eq(store_schema_version(s), 0);
+	int last = 0;
+	ck_assert_int_eq(store_migrate(s, 1, say, &last, err, sizeof err), 1);
+	ck_assert_int_eq(last, 1);
+	store_close(s);
+	ck_assert_ptr_null(store_open(url, 1, STORE_SERVE, err, sizeof err));
+	ck_assert_msg(strstr(err, "has schema version 1; this aftercall needs 2") &&
+			      strstr(err, "aftercall migrate"),
+		      "%s", err);
+	sql("INSERT INTO journal(route, dedupe, type, body, received_ms) VALUES('/r', 'EV_old', 't',"
+	    " 'x', 1)");
+
+	s = store_open(url, 1, STORE_MIGRATE, err, sizeof err);
+	ck_assert_msg(s != NULL, "%s", err);
+	ck_assert_int_eq(store_migrate(s, STORE_SCHEMA_VERSION, say, &last, err, sizeof err), 1);
+	ck_assert_int_eq(last, 2);
+	ck_assert_int_eq(store_migrate(s, STORE_SCHEMA_VERSION, say, &last, err, sizeof err), 0);
+	store_close(s);
+
+	/* Migrated: the old row is there and the new column works. */
+	s = open_store(1);
+	ck_assert_int_eq(store_schema_version(s), 2);
+	ck_assert_int_eq(store_journal_find(s, "EV_old", NULL, NULL), 1);
+	ck_assert_int_eq(store_begin(s), 0);
+	struct outbox_row r = {.plugin = "p", .method = "POST", .url = "http://x/", .headers = "[]",
+			       .body = "{}", .body_len = 2, .idem_key = "k1", .max_attempts = 3,
+			       .max_age_ms = 1000, .created_ms = 5, .request_id = "req-7"};
+	ck_assert_int_eq(store_outbox_add(s, &r), 1);
+	ck_assert_int_eq(store_commit(s), 0);
+	char rid[32] = "";
+	ck_assert_int_eq(store_outbox_claim(s, 10, 5, note_request, rid), 1);
+	ck_assert_str_eq(rid, "req-7");
+	store_close(s);
+
+	sql("UPDATE meta SET v = '99' WHERE k = 'schema'");
+	ck_assert_ptr_null(store_open(url, 1, STORE_SERVE, err, sizeof err));
+	ck_assert_msg(strstr(err, "has schema version 99, newer than this aftercall's 2"), "%s", err);
+	ck_assert_ptr_null(store_open(url, 1, STORE_MIGRATE, err, sizeof err));
+}
+END_TEST
+
+/* ---- several hosts on one PostgreSQL database --------------------------- */
+
+START_TEST(pg_journal_once_across_hosts)
+{
+	struct store *a = open_store(1), *b = open_store(1);
+	ck_assert_int_eq(store_begin(a), 0);
+	ck_assert_int_eq(store_journal_add(a, "EV_x", "/r", "t", "{}", 2, 1, "qa"), 1);
+	ck_assert_int_eq(store_commit(a), 0);
+	ck_assert_int_eq(store_begin(b), 0);
+	ck_assert_int_eq(store_journal_add(b, "EV_x", "/r", "t", "{}", 2, 1, "qb"), 0);
+	ck_assert_int_eq(store_commit(b), 0);
+	store_close(a);
+	store_close(b);
+}
+END_TEST
+
+struct keys {
+	int n;
+	char k[32][16];
+	struct store *s; /* deletes each timer it is given, as the dispatcher does */
+};
+
+static int take(void *ctx, const struct timer_row *t)
+{
+	struct keys *k = ctx;
+	snprintf(k->k[k->n++], 16, "%s", t->key);
+	return store_kv_del(k->s, t->ns, t->key);
+}
+
+START_TEST(pg_timer_fires_on_one_host)
+{
+	struct store *a = open_store(1), *b = open_store(1);
+	ck_assert_int_eq(store_begin(a), 0);
+	for (int i = 0; i < 10; i++) {
+		char key[8];
+		snprintf(key, sizeof key, "t%d", i);
+		ck_assert_int_eq(store_kv_put(a, "p", key, "", 0, 100 + i, NULL), 0);
+	}
+	ck_assert_int_eq(store_commit(a), 0);
+
+	/* Both claim at once: each due timer goes to one of them. */
+	struct keys ka = {.s = a}, kb = {.s = b};
+	ck_assert_int_eq(store_begin(a), 0);
+	ck_assert_int_eq(store_timers_due(a, 1000, 4, take, &ka), 4);
+	ck_assert_int_eq(store_begin(b), 0);
+	ck_assert_int_eq(store_timers_due(b, 1000, 32, take, &kb), 6);
+	ck_assert_int_eq(ka.n, 4);
+	ck_assert_int_eq(kb.n, 6);
+	for (int i = 0; i < ka.n; i++)
+		for (int j = 0; j < kb.n; j++)
+			ck_assert_str_ne(ka.k[i], kb.k[j]);
+	ck_assert_int_eq(store_commit(a), 0);
+	ck_assert_int_eq(store_commit(b), 0);
+	ck_assert_int_eq(store_timer_count(a), 0);
+
+	/* A key another host is reading right now is left for later. */
+	ck_assert_int_eq(store_begin(a), 0);
+	ck_assert_int_eq(store_kv_put(a, "p", "busy", "", 0, 100, NULL), 0);
+	ck_assert_int_eq(store_commit(a), 0);
+	char *v;
+	size_t n;
+	ck_assert_int_eq(store_begin(a), 0);
+	ck_assert_int_eq(store_kv_get(a, "p", "busy", &v, &n), 1);
+	free(v);
+	kb.n = 0;
+	ck_assert_int_eq(store_begin(b), 0);
+	ck_assert_int_eq(store_timers_due(b, 1000, 32, take, &kb), 0);
+	ck_assert_int_eq(kb.n, 0);
+	store_rollback(b);
+	ck_assert_int_eq(store_commit(a), 0);
+	ck_assert_int_eq(store_begin(b), 0);
+	ck_assert_int_eq(store_timers_due(b, 1000, 32, take, &kb), 1);
+	ck_assert_int_eq(kb.n, 1);
+	ck_assert_int_eq(store_commit(b), 0);
+	store_close(a);
+	store_close(b);
+}
+END_TEST
+
+static int count_rows(void *ctx, const struct outbox_row *r)
+{
+	(*(int *)ctx)++;
+	return 0;
+}
+
+START_TEST(pg_outbox_rows_claimed_once_and_leased)
+{
+	struct store *a = open_store(1), *b = open_store(1);
+	ck_assert_int_eq(store_begin(a), 0);
+	for (int i = 0; i < 10; i++) {
+		char key[8];
+		snprintf(key, sizeof key, "k%d", i);
+		struct outbox_row r = {.plugin = "p", .method = "POST", .url = "http://x/",
+				       .headers = "[]", .body = "{}", .body_len = 2, .idem_key = key,
+				       .max_attempts = 3, .max_age_ms = 1000, .created_ms = 100};
+		ck_assert_int_eq(store_outbox_add(a, &r), 1);
+	}
+	ck_assert_int_eq(store_commit(a), 0);
+	int na = 0, nb = 0;
+	ck_assert_int_eq(store_begin(a), 0);
+	ck_assert_int_eq(store_outbox_claim(a, 1000, 4, count_rows, &na), 4);
+	ck_assert_int_eq(store_begin(b), 0);
+	ck_assert_int_eq(store_outbox_claim(b, 1000, 32, count_rows, &nb), 6);
+	ck_assert_int_eq(store_commit(a), 0);
+	ck_assert_int_eq(store_commit(b), 0);
+	/* In flight: nobody claims them again until the lease ends. */
+	nb = 0;
+	ck_assert_int_eq(store_outbox_claim(b, 2000, 32, count_rows, &nb), 0);
+	ck_assert_int_eq(store_outbox_claim(b, 1000 + STORE_PG_LEASE_MS + 1, 32, count_rows, &nb),
+			 10);
+	store_close(a);
+	store_close(b);
+}
+END_TEST
+
+START_TEST(pg_audit_one_chain_from_two_hosts)
+{
+	struct store *a = open_store(1), *b = open_store(1);
+	ck_assert_int_eq(store_begin(a), 0);
+	append(a, "from.a", "room-a");
+	ck_assert_int_eq(store_begin(b), 0);
+	append(b, "from.b", "room-b");
+	append(b, "from.b", "room-b");
+	ck_assert_int_eq(store_commit(b), 0);
+	append(a, "from.a", "room-a");
+	ck_assert_int_eq(store_commit(a), 0);
+	append(b, "outside.a.transaction", NULL);
+	char err[256];
+	int64_t n;
+	ck_assert_int_eq(store_audit_verify(a, &n, err, sizeof err), 0);
+	ck_assert_int_eq(n, 5);
+	store_close(a);
+	store_close(b);
+}
+END_TEST
+
+START_TEST(pg_password_hidden)
+{
+	ck_assert_str_eq(store_display("postgres://u:s3cret@h:5/db"), "postgres://u:(hidden)@h:5/db");
+	ck_assert_str_eq(store_display("postgres://h/db?password=s3cret&sslmode=require"),
+			 "postgres://h/db?password=(hidden)&sslmode=require");
+	ck_assert_str_eq(store_display("postgres://u@h/db"), "postgres://u@h/db");
+	char err[512];
+	ck_assert_ptr_null(store_open("postgres://u:s3cret@127.0.0.1:1/db", 1, 0, err, sizeof err));
+	ck_assert_ptr_null(strstr(err, "s3cret"));
+	ck_assert_ptr_nonnull(strstr(err, "cannot connect to postgres://u:(hidden)@127.0.0.1:1/db"));
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("store");
+	TCase *tc = tcase_create("sqlite");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, journal_dedupes_and_persists);
+	tcase_add_test(tc, rollback_leaves_nothing);
+	tcase_add_test(tc, kv_namespaces);
+	tcase_add_test(tc, timers_due_in_order);
+	tcase_add_test(tc, audit_chain_detects_tampering);
+	tcase_add_test(tc, schema_steps_and_refusals);
+	tcase_add_test(tc, second_server_refused);
+	tcase_add_test(tc, bad_url);
+	tcase_add_test(tc, pg_password_hidden);
+	suite_add_tcase(s, tc);
+	if (getenv("AFTERCALL_TEST_PG") && *getenv("AFTERCALL_TEST_PG")) {
+		tc = tcase_create("postgres");
+		tcase_set_timeout(tc, 30);
+		tcase_add_checked_fixture(tc, pg_setup, pg_teardown);
+		tcase_add_test(tc, journal_dedupes_and_persists);
+		tcase_add_test(tc, rollback_leaves_nothing);
+		tcase_add_test(tc, kv_namespaces);
+		tcase_add_test(tc, timers_due_in_order);
+		tcase_add_test(tc, audit_chain_detects_tampering);
+		tcase_add_test(tc, schema_steps_and_refusals);
+		tcase_add_test(tc, pg_journal_once_across_hosts);
+		tcase_add_test(tc, pg_timer_fires_on_one_host);
+		tcase_add_test(tc, pg_outbox_rows_claimed_once_and_leased);
+		tcase_add_test(tc, pg_audit_one_chain_from_two_hosts);
+		suite_add_tcase(s, tc);
+	} else {
+		puts("store: AFTERCALL_TEST_PG is not set; the PostgreSQL cases are not run"
+		     " (and not counted)");
+	}
+	return tu_run(s);
+}
