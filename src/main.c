@@ -6,6 +6,9 @@
 
 #include <errno.h>
 #include <getopt.h>
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 #include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
@@ -392,6 +395,14 @@ static void reload_templates(struct loaded *l)
 
 /* ---- serve -------------------------------------------------------------- */
 
+/* Readiness, reloads and stops, told to systemd under Type=notify (a no-op
+ * without NOTIFY_SOCKET, or in a build without libsystemd). */
+#ifdef HAVE_LIBSYSTEMD
+#define notify_systemd(...) ((void)sd_notifyf(0, __VA_ARGS__))
+#else
+#define notify_systemd(...) ((void)0)
+#endif
+
 static int cmd_serve(int argc, char **argv)
 {
 	const char *file;
@@ -456,17 +467,22 @@ static int cmd_serve(int argc, char **argv)
 	snprintf(port, sizeof port, "%u", http_port(h));
 	log_fields(AC_LOG_INFO, "listening", "host", l.cfg->listen_host ? l.cfg->listen_host : "*",
 		   "port", port, "store", store_display(l.cfg->store), "version", PACKAGE_VERSION, LOG_END);
+	notify_systemd("READY=1\nSTATUS=listening on port %s\nMAINPID=%lu", port,
+		       (unsigned long)getpid());
 
 	for (;;) {
 		int sig = 0;
 		sigwait(&sigs, &sig);
 		if (sig == SIGHUP) {
+			notify_systemd("RELOADING=1");
 			reload_config(file, &l, h, &retired);
 			reload_templates(&l);
+			notify_systemd("READY=1\nSTATUS=listening on port %s (reloaded)", port);
 			continue;
 		}
 		log_fields(AC_LOG_INFO, "stopping", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
 			   LOG_END);
+		notify_systemd("STOPPING=1");
 		break;
 	}
 	/* Stop taking connections, let the dispatcher commit and answer what
@@ -1145,9 +1161,11 @@ static int print_audit(void *ctx, int64_t seq, const struct audit_rec *r)
 	char when[32];
 	gmtime_r(&t, &tm);
 	strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
-	printf("%6lld  %s.%03dZ  %-10s %-22s %s%s%s\n", (long long)seq, when,
+	int rid = r->request_id && *r->request_id;
+	printf("%6lld  %s.%03dZ  %-10s %-22s %s%s%s%s%s\n", (long long)seq, when,
 	       (int)(r->ts_ms % 1000), r->actor, r->kind, r->subject ? r->subject : "",
-	       r->detail ? "  " : "", r->detail ? r->detail : "");
+	       rid ? "  req=" : "", rid ? r->request_id : "", r->detail ? "  " : "",
+	       r->detail ? r->detail : "");
 	return 0;
 }
 

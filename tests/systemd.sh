@@ -46,12 +46,16 @@ else
 	not_ok "ExecStart runs \$bindir/aftercall serve -c /etc/aftercall/aftercall.yaml (got: $(grep '^ExecStart=' "$UNIT"))"
 fi
 
+# Type=notify when the build can tell systemd it is ready, else Type=exec.
+if grep -q '^#define HAVE_LIBSYSTEMD 1' "$TOP_BUILDDIR/autoconfig.h"; then type=notify; else type=exec; fi
+if grep -qxF "Type=$type" "$UNIT"; then ok "Type=$type, as the build's readiness notification"; else
+	not_ok "Type=$type, as the build's readiness notification (got: $(grep '^Type=' "$UNIT"))"; fi
+
 # Each directive the deployment relies on, exactly once and as given.
 while IFS= read -r line; do
 	n=$(grep -cxF -- "$line" "$UNIT")
 	if [ "$n" -eq 1 ]; then ok "$line"; else not_ok "$line (found $n times)"; fi
 done <<'EOF'
-Type=simple
 ExecReload=/bin/kill -HUP $MAINPID
 Restart=on-failure
 EnvironmentFile=-/etc/aftercall/env

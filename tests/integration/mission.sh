@@ -154,6 +154,7 @@ ev "$WORK/d2.json" room_finished EV_D2 RM_D quiet-d
 for f in d1 d2; do check "D: $f accepted" 200 "$(lk "$WORK/$f.json")"; done
 d_ended=$(date +%s%N)
 
+cp "$WORK/host.log" "$WORK/host.first.log"
 stop_host
 start_host "$WORK/e2e.yaml" || finish
 control webhook "{\"url\":\"http://127.0.0.1:$PORT/webhooks/multimail\",\"secret\":\"$HOOK_SECRET\"}" >/dev/null
@@ -300,6 +301,16 @@ for step in event.received transcript.received session.correlated recipient.chos
 	email.queued email.accepted email.approved email.delivered email.replied; do
 	check_grep "A's timeline has $step" " $step " "$WORK/a.audit"
 done
+# One grep of a request id tells its part of the story: the event that
+# completed session A, the send it queued, the delivery attempt, the audit.
+rid=$(sed -n 's/.* email\.queued .*  req=\([0-9a-f]*-[0-9a-f]*\) .*/\1/p' "$WORK/a.audit" | head -1)
+if [ -n "$rid" ]; then ok "A's email.queued record names its request ($rid)"; else not_ok "A's email.queued record names its request"; fi
+cat "$WORK/host.first.log" "$WORK/host.log" | grep -F "\"request_id\":\"${rid:-none}\"" >"$WORK/story.log"
+check_grep "the request's log line is the event that ended A" '"msg":"event".*"id":"EV_A3".*"result":"accepted"' "$WORK/story.log"
+check_grep "the outbox's queued line carries it" '"msg":"outbox: queued","plugin":"multimail","tag":"send:' "$WORK/story.log"
+check_grep "and so does the delivery attempt" '"msg":"outbox: delivery attempt".*"status":"202"' "$WORK/story.log"
+check "its audit records are A's steps from the event to MultiMail's answer" "email.accepted email.queued email.rendered event.received recipient.chosen session.correlated" \
+	"$(grep -F "req=${rid:-none} " "$WORK/a.audit" | awk '{ print $5 }' | sort -u | tr '\n' ' ' | sed 's/ $//')"
 "$AFTERCALL" audit -c "$WORK/e2e.yaml" --contact bob@example.com >"$WORK/b.audit"
 check_grep "Bob's timeline shows the rejection" ' email.rejected ' "$WORK/b.audit"
 "$AFTERCALL" audit -c "$WORK/e2e.yaml" --verify >"$WORK/verify.out" 2>&1
