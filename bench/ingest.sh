@@ -9,7 +9,14 @@
 #                reading the body and answering 200 (the HTTP ceiling);
 #   node         bench/node_receiver.cjs: livekit-server-sdk's
 #                WebhookReceiver in a node:http server (verifies, parses,
-#                stores nothing).
+#                stores nothing);
+#   pg1, pg3     aftercall on PostgreSQL (sync full: synchronous_commit on),
+#                one host, then three hosts on one database, each of the
+#                three with its own wrk (a third of the connections, one
+#                thread) and its own third of the pool, run at once;
+#                requests/s summed, the worst p50/p99, the largest RSS. The
+#                server is BENCH_PG (a base URL such as
+#                postgres://postgres@127.0.0.1:5432), or one tools/pg starts.
 # Same wrk threads, connections and duration for each, after a warm-up of
 # WARMUP seconds with ids of their own. Prints requests/s, p50 and p99
 # latency, peak RSS (VmHWM) and the ratios; then aftercall's RSS when idle
@@ -21,7 +28,7 @@
 #        pool holds DURATION x POOL_RATE requests; default 40000), ROUNDS
 #        (1: each server is measured ROUNDS times, interleaved, and the
 #        round with the median requests/s is reported), ONLY (a
-#        space-separated subset of "full normal bare node").
+#        space-separated subset of "full normal bare node pg1 pg3").
 # Binaries: AFTERCALL (./aftercall), BARE_BIN (bench/bare, built if
 # missing), PLUGIN_DIR (plugin/log/.libs), MUSTACHE_SO.
 set -euo pipefail
@@ -37,7 +44,7 @@ while getopts t:c:d: o; do
 done
 WARMUP=${WARMUP:-2} STARTUP_RUNS=${STARTUP_RUNS:-9} POOL_RATE=${POOL_RATE:-40000}
 ROUNDS=${ROUNDS:-1}
-ONLY=${ONLY:-full normal bare node}
+ONLY=${ONLY:-full normal bare node pg1 pg3}
 AFTERCALL=${AFTERCALL:-./aftercall}
 PLUGIN_DIR=${PLUGIN_DIR:-$PWD/plugin/log/.libs}
 MUSTACHE_SO=${MUSTACHE_SO:-$PWD/plugin/mustache/.libs/mustache.so}
@@ -56,11 +63,16 @@ SAMPLE=tests/data/livekit/room_finished.json
 POOL_SIZE=$((DURATION * POOL_RATE))
 node bench/lk_pool.cjs "$POOL_SIZE" "$KEY" "$SECRET" "$SAMPLE" "EV_bench_$$" "$WORK/pool.txt"
 node bench/lk_pool.cjs $((WARMUP * 20000 + 1000)) "$KEY" "$SECRET" "$SAMPLE" "EV_warm_$$" "$WORK/warm.txt"
+# Thirds of the pools, for the three hosts of pg3.
+for p in pool warm; do
+	awk -v w="$WORK" -v p="$p" '{ print > (w "/" p "." (NR % 3) ".txt") }' "$WORK/$p.txt" 2>/dev/null || true
+done
 
-# bench_wrk NAME PORT POOL SECONDS: one wrk run; its output goes to
-# $WORK/NAME.wrk, its RESULT line to stdout.
+# bench_wrk NAME PORT POOL SECONDS [THREADS CONNECTIONS]: one wrk run; its
+# output goes to $WORK/NAME.wrk, its RESULT line to stdout.
 bench_wrk() {
-	POOL=$3 WRK_THREADS=$THREADS wrk -t"$THREADS" -c"$CONNECTIONS" -d"$4"s --latency \
+	local t=${5:-$THREADS} c=${6:-$CONNECTIONS}
+	POOL=$3 WRK_THREADS=$t wrk -t"$t" -c"$c" -d"$4"s --latency \
 		-s bench/ingest.lua "http://127.0.0.1:$2/webhooks/livekit" >"$WORK/$1.wrk" 2>&1 || true
 	grep '^RESULT ' "$WORK/$1.wrk" || { echo "bench: wrk failed:" >&2; cat "$WORK/$1.wrk" >&2; exit 1; }
 }
@@ -81,6 +93,75 @@ measure() {
 	cpu=$(awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v n="$(field requests "$res")" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
 	R[$name]="$(field requests "$res") $(field rps "$res") $(field p50_us "$res") $(field p99_us "$res") $(kib "$pid" VmHWM) $(field non2xx "$res") $(field errors "$res") $(field wrapped "$res") $cpu"
 	ALL[$name]+="${R[$name]}"$'\n'
+}
+
+# PostgreSQL: BENCH_PG, or a server of our own.
+PG=
+if [[ " $ONLY " == *" pg"* ]]; then
+	need psql
+	if [ -n "${BENCH_PG:-}" ]; then
+		PG=$BENCH_PG
+	else
+		PGDIR=$(mktemp -d "${TMPDIR:-/tmp}/aftercall-bench-pg.XXXXXX")
+		trap 'tools/pg stop "$PGDIR"; rm -rf "$PGDIR"; cleanup' EXIT
+		PG=$(tools/pg start "$PGDIR") || { echo "bench: PostgreSQL did not start" >&2; exit 1; }
+	fi
+fi
+# new_pg_db NAME: a fresh database; prints its URL.
+new_pg_db() {
+	psql "$PG/postgres" -qAtX -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" >/dev/null
+	echo "$PG/$1"
+}
+
+# run_pg HOSTS ROUND: HOSTS aftercall hosts on one new database.
+run_pg() {
+	local n=$1 round=$2 name=pg$1 url h pids=() ports=() res c0=0 c1=0 reqs=0 rps=0 p50=0 p99=0 hwm=0
+	local non2xx=0 errors=0 wrapped=0 v cpu
+	url=$(new_pg_db "bench_${name}_$round")
+	for ((h = 0; h < n; h++)); do
+		ports[h]=$(free_port)
+		aftercall_config "${ports[h]}" "$url" full warn "$WORK/ingest-$name-$h.yaml"
+		"$AFTERCALL" serve -c "$WORK/ingest-$name-$h.yaml" 2>"$WORK/aftercall-$name-$h.log" &
+		pids[h]=$!
+		PIDS+=("${pids[h]}")
+		wait_healthy "${ports[h]}" "${pids[h]}"
+	done
+	if [ "$n" = 1 ]; then
+		measure "$name" "${pids[0]}" "${ports[0]}"
+	else
+		local wrks=()
+		for ((h = 0; h < n && WARMUP > 0; h++)); do
+			bench_wrk "$name.$h.warm" "${ports[h]}" "$WORK/warm.$h.txt" "$WARMUP" 1 $((CONNECTIONS / n)) >/dev/null &
+			wrks+=($!)
+		done
+		wait "${wrks[@]}"
+		for ((h = 0; h < n; h++)); do c0=$((c0 + $(cpu_ticks "${pids[h]}"))); done
+		wrks=()
+		for ((h = 0; h < n; h++)); do
+			bench_wrk "$name.$h" "${ports[h]}" "$WORK/pool.$h.txt" "$DURATION" 1 $((CONNECTIONS / n)) >"$WORK/$name.$h.res" &
+			wrks+=($!)
+		done
+		wait "${wrks[@]}"
+		for ((h = 0; h < n; h++)); do c1=$((c1 + $(cpu_ticks "${pids[h]}"))); done
+		for ((h = 0; h < n; h++)); do
+			res=$(cat "$WORK/$name.$h.res")
+			reqs=$((reqs + $(field requests "$res")))
+			rps=$(awk -v a="$rps" -v b="$(field rps "$res")" 'BEGIN { print a + b }')
+			for v in p50 p99; do
+				[ "$(field ${v}_us "$res")" -gt "${!v}" ] && printf -v "$v" '%s' "$(field ${v}_us "$res")"
+			done
+			non2xx=$((non2xx + $(field non2xx "$res"))); errors=$((errors + $(field errors "$res")))
+			wrapped=$((wrapped + $(field wrapped "$res")))
+			v=$(kib "${pids[h]}" VmHWM); [ "$v" -gt "$hwm" ] && hwm=$v
+		done
+		cpu=$(awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v n="$reqs" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+		R[$name]="$reqs $rps $p50 $p99 $hwm $non2xx $errors $wrapped $cpu"
+		ALL[$name]+="${R[$name]}"$'\n'
+	fi
+	for ((h = 0; h < n; h++)); do stop "${pids[h]}"; done
+	R[$name]+=" $(psql "$url" -qAtX -c "SELECT count(*) FROM journal WHERE dedupe LIKE 'EV_bench_%'")"
+	ALL[$name]=${ALL[$name]%$'\n'*}" ${R[$name]##* }"$'\n'
+	psql "$PG/postgres" -qAtX -c "DROP DATABASE IF EXISTS bench_${name}_$round WITH (FORCE)" >/dev/null
 }
 
 IDLE_RSS= IDLE_HWM=
@@ -162,6 +243,8 @@ for round in $(seq 1 "$ROUNDS"); do
 		full | normal) run_aftercall "$what" "$round" ;;
 		bare) run_bare ;;
 		node) run_node ;;
+		pg1) run_pg 1 "$round" ;;
+		pg3) run_pg 3 "$round" ;;
 		esac
 	done
 done
@@ -199,6 +282,8 @@ row full "aftercall, SQLite sync full (default)"
 row normal "aftercall, SQLite sync normal"
 row bare "bare libmicrohttpd (bench/bare.c)"
 row node "node:http + WebhookReceiver (livekit-server-sdk)"
+row pg1 "aftercall, PostgreSQL, one host"
+row pg3 "aftercall, PostgreSQL, three hosts, one database"
 echo
 get() { read -r -a a <<<"${R[$1]}"; echo "${a[$2]}"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
@@ -211,6 +296,8 @@ for s in full normal; do
 	fi
 	echo "aftercall ($s) peak RSS under ingest: $(mib "$(get "$s" 4)") MiB   (target <= 64 MiB)"
 done
+[ -n "${R[pg1]:-}" ] && [ -n "${R[pg3]:-}" ] && echo "PostgreSQL: three hosts / one host requests/s: $(ratio "$(get pg3 1)" "$(get pg1 1)")x (all on this machine's $(nproc) cores, with the database and wrk)"
+[ -n "${R[pg1]:-}" ] && [ -n "${R[full]:-}" ] && echo "PostgreSQL one host / SQLite (full) requests/s: $(ratio "$(get pg1 1)" "$(get full 1)")x"
 [ -n "$IDLE_RSS" ] && echo "aftercall idle RSS 1 s after start: $(mib "$IDLE_RSS") MiB (VmHWM $(mib "$IDLE_HWM") MiB)   (target <= 10 MiB)"
 echo "start-up, exec to first 200 of /healthz, stock config, median of $STARTUP_RUNS:" \
 	"$(printf '%s\n' "${fresh[@]}" | median) ms with a new store, $(printf '%s\n' "${again[@]}" | median) ms with an existing one   (target < 100 ms)"

@@ -97,13 +97,15 @@ median() {
 
 # aftercall_config PORT DB SYNC LEVEL OUT: examples/aftercall.yaml pointed
 # at this build's plugins and templates (as tools/run does), on PORT, with
-# the store DB at durability SYNC (full|normal) and the host's log level
+# the store DB (a SQLite path or a postgres:// URL) at durability SYNC (full|normal) and the host's log level
 # LEVEL. The `log` plugin keeps its stock config (it logs each event at
 # info), so at LEVEL warn its lines are dropped, as in a quiet production
 # setup.
 aftercall_config() {
+	local url=$2
+	case $url in postgres://*) ;; *) url=sqlite:$url ;; esac
 	sed -e "s#^listen: .*#listen: 127.0.0.1:$1#" \
-		-e "s#^store: sqlite:aftercall.db#store:\n  url: sqlite:$2\n  sync: $3#" \
+		-e "s#^store: sqlite:aftercall.db#store:\n  url: $url\n  sync: $3#" \
 		-e "s#^  level: info#  level: $4#" \
 		-e "s#^plugins:#plugin_dir: $PLUGIN_DIR\ntemplates: $PWD/templates\ntemplate_engine: $MUSTACHE_SO\nplugins:#" \
 		examples/aftercall.yaml >"$5"

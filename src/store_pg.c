@@ -283,7 +283,7 @@ static int run_changes(struct pg_store *ps, int which, const struct params *p)
 	PGresult *r = run(ps, which, p);
 	if (!r)
 		return -1;
-	int n = atoi(PQcmdTuples(r));
+	int n = (int)strtol(PQcmdTuples(r), NULL, 10);
 	PQclear(r);
 	return n;
 }
@@ -1012,7 +1012,7 @@ static int pg_schema_version(struct store *s)
 		PQclear(r);
 		r = PQexec(ps->conn, "SELECT v FROM meta WHERE k = 'schema'");
 		if (PQresultStatus(r) == PGRES_TUPLES_OK)
-			v = PQntuples(r) == 1 ? atoi(PQgetvalue(r, 0, 0)) : 0;
+			v = PQntuples(r) == 1 ? (int)strtol(PQgetvalue(r, 0, 0), NULL, 10) : 0;
 	}
 	if (v < 0)
 		set_err(ps, r);
@@ -1035,7 +1035,9 @@ static int pg_migrate(struct store *s, int target, void (*say)(void *ctx, int ve
 		snprintf(err, errlen, "cannot read the schema version: %s", ps->err);
 		rc = -1;
 	}
-	for (int v = from + 1; rc == 0 && v <= target; v++, n++) {
+	if (target > STORE_SCHEMA_VERSION)
+		target = STORE_SCHEMA_VERSION;
+	for (int v = from + 1; rc == 0 && v >= 1 && v <= target; v++, n++) {
 		char set[160];
 		snprintf(set, sizeof set,
 			 "INSERT INTO meta(k, v) VALUES('schema', '%d')"

@@ -746,7 +746,9 @@ static int sq_migrate(struct store *s, int target, void (*say)(void *ctx, int ve
 		snprintf(err, errlen, "cannot read the schema version: %s", sqlite3_errmsg(DB(s)));
 		return -1;
 	}
-	for (int v = from + 1; v <= target; v++, n++) {
+	if (target > STORE_SCHEMA_VERSION)
+		target = STORE_SCHEMA_VERSION;
+	for (int v = from + 1; v >= 1 && v <= target; v++, n++) {
 		char *msg = NULL, set[96];
 		snprintf(set, sizeof set, "INSERT OR REPLACE INTO meta(k, v) VALUES('schema', '%d');", v);
 		if (sqlite3_exec(DB(s),
