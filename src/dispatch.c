@@ -511,6 +511,8 @@ static void process_job(struct dispatcher *d, struct job *j)
 	int added = store_journal_add(d->store, j->dedupe, j->route->path, j->type, j->body,
 				      j->len, j->received_ms, j->request_id);
 	if (added < 0) {
+		log_fields(AC_LOG_ERROR, "store: cannot journal the event; answering 503", "request_id",
+			   j->request_id, "error", store_errmsg(d->store), LOG_END);
 		store_rollback_to(d->store);
 		j->status = 503;
 		j->result = "store unavailable";

@@ -162,8 +162,8 @@ static const char *const sql[Q_COUNT] = {
 			 " ORDER BY seq",
 	[Q_AUDIT_ALL] = "SELECT seq, ts_ms, actor, kind, subject, request_id, detail, prev, hash"
 			" FROM audit ORDER BY seq",
-	/* Taking a transaction id fails on a read-only server. */
-	[Q_PROBE] = "SELECT pg_current_xact_id()",
+	/* A write: it fails on a read-only server. */
+	[Q_PROBE] = "UPDATE meta SET v = v WHERE k = 'schema'",
 	[Q_OUTBOX_ADD] = "INSERT INTO outbox(plugin, tag, method, url, headers, body, idem_key, state,"
 			 " max_attempts, max_age_ms, created_ms, next_ms, request_id)"
 			 " VALUES($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10, $10, $11)"
@@ -203,6 +203,7 @@ struct pg_store {
 	char *url;
 	int sync_full;
 	int prepared;
+	int reconnect; /* an error a new connection may cure was seen */
 	int in_txn;
 	struct held *held;
 	size_t nheld, capheld;
@@ -243,8 +244,19 @@ static void p_bin(struct params *p, const void *data, size_t len)
 	p->fmt[p->n++] = 1;
 }
 
+/* Errors that a new connection may cure: the connection itself (08, or
+ * none at all), the server shutting down or failing over (57), a server
+ * that is read-only now (25006, as a primary turned standby is). */
+static int cured_by_reconnect(const char *state)
+{
+	return !state || !strncmp(state, "08", 2) || !strncmp(state, "57", 2) ||
+	       !strcmp(state, "25006");
+}
+
 static void set_err(struct pg_store *ps, const PGresult *r)
 {
+	if (cured_by_reconnect(r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL))
+		ps->reconnect = 1;
 	const char *m = r ? PQresultErrorMessage(r) : "";
 	if (!m || !*m)
 		m = PQerrorMessage(ps->conn);
@@ -357,19 +369,23 @@ static int session_setup(struct pg_store *ps)
 	return exec_simple(ps, q);
 }
 
-/* Before a transaction: a lost connection is made again. */
+/* Before a transaction: a connection that was lost, or whose server
+ * turned read-only, is made again (after a failover, to the new primary). */
 static int ensure_conn(struct pg_store *ps)
 {
-	if (PQstatus(ps->conn) == CONNECTION_OK)
+	if (PQstatus(ps->conn) == CONNECTION_OK && !ps->reconnect)
 		return 0;
+	ps->reconnect = 0;
 	PQreset(ps->conn);
 	if (PQstatus(ps->conn) != CONNECTION_OK) {
 		set_err(ps, NULL);
 		return -1;
 	}
-	if (session_setup(ps))
+	if (session_setup(ps) || (ps->prepared && prepare_all(ps))) {
+		ps->reconnect = 1;
 		return -1;
-	return ps->prepared ? prepare_all(ps) : 0;
+	}
+	return 0;
 }
 
 /* ---- transactions ---------------------------------------------------------- */
