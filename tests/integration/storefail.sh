@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # The store failing: the disk under the SQLite file fills up. The host must
 # answer 503, acknowledge nothing it could not commit, say so on /healthz,
-# and recover by itself once there is room again. The disk is a small tmpfs
-# (this needs root, as CI runs).
+# and recover by itself once there is room again. Then the file system is
+# made read-only: serve refuses to start on it, saying so, and starts again
+# once it is writable. The disk is a small tmpfs (this needs root, as CI
+# runs). On PostgreSQL, readonly.sh makes the store read-only under a
+# running host; a SQLite file cannot be, while the host holds it open for
+# writing (the kernel refuses to remount it, and a chmod does not reach an
+# open descriptor).
 . "${TOP_SRCDIR:-.}/tests/lib.sh"
 
 FS="$WORK/fs"
@@ -66,4 +71,26 @@ for id in "${acked[@]}"; do [ "$(journal "$id")" = 1 ] || lost=$((lost + 1)); do
 check "every event acknowledged while the disk filled is journaled (${#acked[@]})" 0 "$lost"
 extra=$(sqlite3 "$FS/full.db" "select count(*) from journal where dedupe like 'EV_full_%'")
 check "no refused event is journaled" "${#acked[@]}" "$extra"
+
+# The file system made read-only: serve refuses the store, and says why.
+rows=$(sqlite3 "$FS/full.db" "select count(*) from journal")
+if mount -o remount,ro "$FS" 2>"$WORK/remount.err"; then
+	ok "the store's file system is made read-only"
+	"$AFTERCALL" serve -c "$WORK/f.yaml" 2>"$WORK/ro.log" &
+	ro_pid=$!
+	for _ in $(seq 1 50); do kill -0 "$ro_pid" 2>/dev/null || break; sleep 0.1; done
+	if kill -0 "$ro_pid" 2>/dev/null; then
+		not_ok "serve refuses a read-only store"; kill "$ro_pid"
+	else
+		wait "$ro_pid"; check "serve refuses a read-only store" 1 $?
+	fi
+	check_grep "naming it and why" "full.db.*[Rr]ead-only" "$WORK/ro.log"
+	mount -o remount,rw "$FS"
+	start_host "$WORK/f.yaml" || not_ok "serve starts once the store is writable again"
+	check "and takes events again" 200 "$(event EV_after_ro)"
+	stop_host
+	check "nothing was lost meanwhile" $((rows + 1)) "$(sqlite3 "$FS/full.db" "select count(*) from journal")"
+else
+	not_ok "make the store's file system read-only: $(cat "$WORK/remount.err")"
+fi
 finish
