@@ -388,6 +388,9 @@ static void parse_store(struct walk *w, struct config *c, yaml_node_t *n)
 		return;
 	if ((!strncmp(s, "sqlite:", 7) && s[7]) || !strncmp(s, "postgres://", 11) ||
 	    !strncmp(s, "postgresql://", 13)) {
+		/* A password written into the URL is a secret in the file. */
+		if (strcmp(store_display(s), s))
+			note_secret(w, at);
 		c->store = s;
 		return;
 	}

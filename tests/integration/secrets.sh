@@ -12,12 +12,23 @@ HOOK=whsec_hook-Secret-9b5e1d7a3c8f20
 MMKEY=mm_live_key-Secret-2c6f8a0d4e1b57
 SECRETS=("$LK_SECRET" "$BEARER" "$HOOK" "$MMKEY")
 export LK_SECRET BEARER HOOK MMKEY
+if on_postgres; then
+	# A password in the store's URL (the test server trusts loopback, so
+	# any password connects): it must not show anywhere either.
+	PG_PASSWORD=pg-Secret-5d1b9e3f7a2c08
+	SECRETS+=("$PG_PASSWORD")
+	export PG_PASSWORD
+	STORE_IN_FILE="postgres://postgres:\${PG_PASSWORD}@${STORE#postgres://postgres@}"
+	[ "$STORE_IN_FILE" != "$STORE" ] || not_ok "put a password into the store URL"
+else
+	STORE_IN_FILE=$STORE
+fi
 MBX=$(curl -s -X POST -H "Authorization: Bearer $MMKEY" -H 'Content-Type: application/json' \
 	--data '{"address_local":"secrets"}' "http://127.0.0.1:$PRISM/v1/mailboxes" |
 	sed -n 's/.*"id":"\(mbx_[^"]*\)".*/\1/p')
 cat >"$WORK/s.yaml" <<YAML
 listen: 127.0.0.1:0
-store: $STORE
+store: $STORE_IN_FILE
 template_engine: $PLUGIN_BUILDDIR/mustache/.libs/mustache.so
 templates: $TEMPLATES
 log: {level: debug}
@@ -92,4 +103,13 @@ chmod 600 "$WORK/clear.yaml"
 "$AFTERCALL" check -c "$WORK/clear.yaml" >"$WORK/clear.out" 2>&1
 if grep -q 'warning' "$WORK/clear.out"; then not_ok "no warning once the file is private"; else ok "no warning once the file is private"; fi
 if grep -qF "$LK_SECRET" "$WORK/clear.out"; then not_ok "the warning does not print the secret"; else ok "the warning does not print the secret"; fi
+if on_postgres; then
+	# A password written into the store URL counts as a secret in clear.
+	sed "s/\${PG_PASSWORD}/$PG_PASSWORD/" "$WORK/s.yaml" >"$WORK/pgclear.yaml"
+	chmod 644 "$WORK/pgclear.yaml"
+	"$AFTERCALL" check -c "$WORK/pgclear.yaml" >"$WORK/pgclear.out" 2>&1
+	check_grep "check warns about a readable file with the store's password in clear" 'warning: the file holds secrets in clear' "$WORK/pgclear.out"
+	check_grep "and shows the store with the password hidden" 'store   postgres://postgres:(hidden)@' "$WORK/pgclear.out"
+	if grep -qF "$PG_PASSWORD" "$WORK/pgclear.out"; then not_ok "check does not print the password"; else ok "check does not print the password"; fi
+fi
 finish
