@@ -39,6 +39,8 @@
 #define RETRY_AFTER_MAX_S 3600
 #define DEFAULT_MAX_ATTEMPTS 10
 #define DEFAULT_MAX_AGE_MS (24LL * 3600 * 1000)
+/* Due timers or rows that another host held: looked at again after this. */
+#define SKIPPED_RETRY_MS 200
 /* On stop, how long requests in flight may take to finish. */
 #define OUTBOX_GRACE_MS 5000
 
@@ -488,7 +490,13 @@ static void process_query(struct dispatcher *d, struct job *j)
 			j->result = "plugin failed";
 			return;
 		}
-		store_release(d->store);
+		if (store_release(d->store)) {
+			store_rollback_to(d->store);
+			free(resp.body);
+			j->status = 503;
+			j->result = "store unavailable";
+			return;
+		}
 		j->status = resp.status;
 		j->answer = resp.body;
 		j->answer_len = resp.body ? (resp.body_len ? resp.body_len : strlen(resp.body)) : 0;
@@ -624,22 +632,25 @@ static int fire_timer(void *ctx, const struct timer_row *t)
 	else
 		free_derived(take_emitted(d));
 	d->cur_request_id = NULL;
-	if (rc) {
-		store_rollback_to(d->store);
-		log_fields(AC_LOG_ERROR, "timer callback failed; retrying later", "plugin", p->name,
-			   "key", t->key, "request_id", t->request_id, "error", *err ? err : NULL,
-			   LOG_END);
-		/* Push it back so one bad timer cannot spin the dispatcher. */
-		if (store_savepoint(d->store) == 0) {
-			if (store_kv_put(d->store, t->ns, t->key, t->value, t->len,
-					 now_ms() + TIMER_RETRY_MS, t->request_id) == 0)
-				store_release(d->store);
-			else
-				store_rollback_to(d->store);
-		}
+	/* A release can fail too (on PostgreSQL, after a statement of the
+	 * callback failed): that is the callback failing. */
+	if (rc == 0 && store_release(d->store) == 0)
 		return 0;
+	if (!rc)
+		snprintf(err, sizeof err, "the store refused the callback's changes: %s",
+			 store_errmsg(d->store));
+	store_rollback_to(d->store);
+	log_fields(AC_LOG_ERROR, "timer callback failed; retrying later", "plugin", p->name, "key",
+		   t->key, "request_id", t->request_id, "error", *err ? err : NULL, LOG_END);
+	/* Push it back so one bad timer cannot spin the dispatcher. */
+	if (store_savepoint(d->store) == 0) {
+		if (store_kv_put(d->store, t->ns, t->key, t->value, t->len, now_ms() + TIMER_RETRY_MS,
+				 t->request_id) == 0)
+			store_release(d->store);
+		else
+			store_rollback_to(d->store);
 	}
-	return store_release(d->store);
+	return 0;
 }
 
 /* The next timer and the next pending outbox row, read from the store: cheap
@@ -866,8 +877,9 @@ static void deliver_outcomes(struct dispatcher *d)
 		else
 			free_derived(take_emitted(d));
 		d->cur_request_id = NULL;
-		if (rc == 0 && store_outbox_notified(d->store, o->id) == 0) {
-			store_release(d->store);
+		if (rc == 0 && store_outbox_notified(d->store, o->id) == 0 &&
+		    store_release(d->store) == 0) {
+			/* settled */
 		} else {
 			store_rollback_to(d->store);
 			log_fields(AC_LOG_ERROR, "delivery outcome refused by the plugin; offered again later",
@@ -971,13 +983,15 @@ static void run_batch(struct dispatcher *d, struct job *jobs, struct send_res *r
 				   store_errmsg(d->store), LOG_END);
 	if (d->notify_pending)
 		deliver_outcomes(d);
-	if (want_timers && store_timers_due(d->store, now, TIMERS_PER_PASS, fire_timer, d) < 0)
+	int fired = 0;
+	if (want_timers &&
+	    (fired = store_timers_due(d->store, now, TIMERS_PER_PASS, fire_timer, d)) < 0)
 		log_fields(AC_LOG_ERROR, "store: timers failed", "error", store_errmsg(d->store),
 			   LOG_END);
 	struct claim claim = {d, NULL, &claim.head, 0};
 	unsigned room = d->oconf.concurrency - (d->inflight - (unsigned)answered);
-	if (!d->no_claims && d->next_send_ms && d->next_send_ms <= now && room > 0 &&
-	    store_outbox_claim(d->store, now, (int)room, claim_row, &claim) < 0)
+	int claimed = !d->no_claims && d->next_send_ms && d->next_send_ms <= now && room > 0;
+	if (claimed && store_outbox_claim(d->store, now, (int)room, claim_row, &claim) < 0)
 		log_fields(AC_LOG_ERROR, "store: cannot claim outbox rows", "error",
 			   store_errmsg(d->store), LOG_END);
 	struct timespec c0, c1;
@@ -1023,6 +1037,12 @@ static void run_batch(struct dispatcher *d, struct job *jobs, struct send_res *r
 	}
 	pthread_mutex_unlock(&d->mu);
 	refresh_due(d);
+	/* Due rows another host holds at this moment (PostgreSQL skips them)
+	 * still look due: look again a little later, not at once. */
+	if (want_timers && fired == 0 && d->next_due_ms && d->next_due_ms < now + SKIPPED_RETRY_MS)
+		d->next_due_ms = now + SKIPPED_RETRY_MS;
+	if (claimed && claim.n == 0 && d->next_send_ms && d->next_send_ms < now + SKIPPED_RETRY_MS)
+		d->next_send_ms = now + SKIPPED_RETRY_MS;
 }
 
 static void *dispatch_main(void *arg)
