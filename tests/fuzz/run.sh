@@ -65,7 +65,7 @@ sources() {
 		plugin/multimail/compose.c plugin/multimail/history.c plugin/multimail/api.c";;
 	fuzz_template) echo "plugin/mustache/mustache.c plugin/mustache/context_json.c
 		plugin/mustache/escape.c plugin/mustache/plugin.c";;
-	fuzz_config) echo "src/config.c src/strbuf.c src/log.c";;
+	fuzz_config) echo "src/config.c src/strbuf.c src/log.c src/store_url.c";;
 	esac
 }
 deps() {
