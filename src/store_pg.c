@@ -29,15 +29,10 @@
 
 #include "store.h"
 
-/* How long a claimed outbox row belongs to its host. config.c keeps
- * outbox.connect_timeout + outbox.timeout below it for this backend. */
-#define LEASE_MS STORE_PG_LEASE_MS
-
-/* Advisory lock keys (the two-int space; key-value locks use the bigint
- * space, which does not overlap it). */
-#define LOCK_SPACE 1633904756 /* "aftc" */
-#define LOCK_AUDIT 1
-#define LOCK_MIGRATE 2
+/* Advisory lock keys, as SQL arguments: the two-int space, which does not
+ * overlap the bigint space the key-value locks use. 1633904756 is "aftc". */
+#define LOCK_AUDIT "1633904756, 1"
+#define LOCK_MIGRATE "1633904756, 2"
 
 static const char *const steps[STORE_SCHEMA_VERSION + 1] = {
 	[1] = "CREATE TABLE IF NOT EXISTS journal("
@@ -150,7 +145,7 @@ static const char *const sql[Q_COUNT] = {
 	[Q_TIMERS_DUE] = "SELECT ns, key, value, due_ms, request_id FROM kv"
 			 " WHERE due_ms > 0 AND due_ms <= $1 ORDER BY due_ms LIMIT $2"
 			 " FOR UPDATE SKIP LOCKED",
-	[Q_AUDIT_LOCK] = "SELECT pg_advisory_xact_lock(1633904756, 1)",
+	[Q_AUDIT_LOCK] = "SELECT pg_advisory_xact_lock(" LOCK_AUDIT ")",
 	[Q_AUDIT_HEAD] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
 	[Q_AUDIT_ADD] = "INSERT INTO audit(seq, ts_ms, actor, kind, subject, request_id, detail,"
 			" prev, hash) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -190,11 +185,6 @@ static const char *const sql[Q_COUNT] = {
 			    " notify = 1 WHERE id = $1 AND state = 'pending'",
 };
 
-/* An audit record held until commit, its strings owned. */
-struct held {
-	struct audit_rec r;
-};
-
 #define MAX_SAVEPOINTS 8
 
 struct pg_store {
@@ -205,7 +195,7 @@ struct pg_store {
 	int prepared;
 	int reconnect; /* an error a new connection may cure was seen */
 	int in_txn;
-	struct held *held;
+	struct audit_rec *held; /* held until commit, their strings owned */
 	size_t nheld, capheld;
 	size_t marks[MAX_SAVEPOINTS];
 	int depth;
@@ -393,7 +383,7 @@ static int ensure_conn(struct pg_store *ps)
 static void held_free(struct pg_store *ps, size_t from)
 {
 	for (size_t i = from; i < ps->nheld; i++) {
-		struct audit_rec *r = &ps->held[i].r;
+		struct audit_rec *r = &ps->held[i];
 		free((char *)r->actor);
 		free((char *)r->kind);
 		free((char *)r->subject);
@@ -452,7 +442,7 @@ static int flush_audit(struct pg_store *ps)
 	}
 	PQclear(h);
 	for (size_t i = 0; i < ps->nheld; i++, seq++) {
-		const struct audit_rec *r = &ps->held[i].r;
+		const struct audit_rec *r = &ps->held[i];
 		char prev_hex[2 * SHA256_LEN + 1], hash_hex[2 * SHA256_LEN + 1];
 		audit_hash(prev, seq, r, hash);
 		hex_encode(prev, SHA256_LEN, prev_hex);
@@ -724,13 +714,13 @@ static int pg_audit_append(struct store *s, const struct audit_rec *r)
 	struct pg_store *ps = PS(s);
 	if (ps->nheld == ps->capheld) {
 		size_t cap = ps->capheld ? 2 * ps->capheld : 16;
-		struct held *h = realloc(ps->held, cap * sizeof *h);
+		struct audit_rec *h = realloc(ps->held, cap * sizeof *h);
 		if (!h)
 			return -1;
 		ps->held = h;
 		ps->capheld = cap;
 	}
-	struct audit_rec *c = &ps->held[ps->nheld].r;
+	struct audit_rec *c = &ps->held[ps->nheld];
 	*c = (struct audit_rec){
 		.ts_ms = r->ts_ms,
 		.actor = dup_or_null(r->actor),
@@ -915,7 +905,7 @@ static int pg_outbox_claim(struct store *s, int64_t now_ms, int limit, outbox_cb
 	struct params p = {0};
 	p_int(&p, now_ms);
 	p_int(&p, limit);
-	p_int(&p, now_ms + LEASE_MS);
+	p_int(&p, now_ms + STORE_PG_LEASE_MS);
 	PGresult *r = run(PS(s), Q_OUTBOX_CLAIM, &p);
 	if (!r)
 		return -1;
@@ -1051,7 +1041,7 @@ static int pg_migrate(struct store *s, int target, void (*say)(void *ctx, int ve
 		      void *ctx, char *err, size_t errlen)
 {
 	struct pg_store *ps = PS(s);
-	if (exec_simple(ps, "SELECT pg_advisory_lock(1633904756, 2)")) {
+	if (exec_simple(ps, "SELECT pg_advisory_lock(" LOCK_MIGRATE ")")) {
 		snprintf(err, errlen, "%s", ps->err);
 		return -1;
 	}
@@ -1080,7 +1070,7 @@ static int pg_migrate(struct store *s, int target, void (*say)(void *ctx, int ve
 		if (say)
 			say(ctx, v);
 	}
-	exec_simple(ps, "SELECT pg_advisory_unlock(1633904756, 2)");
+	exec_simple(ps, "SELECT pg_advisory_unlock(" LOCK_MIGRATE ")");
 	return rc ? -1 : n;
 }
 

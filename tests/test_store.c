@@ -251,6 +251,15 @@ START_TEST(bad_url)
 }
 END_TEST
 
+/* Queues a small pending send, due at created_ms. */
+static void add_row(struct store *s, const char *key, int64_t created_ms, const char *request_id)
+{
+	struct outbox_row r = {.plugin = "p", .method = "POST", .url = "http://x/", .headers = "[]",
+			       .body = "{}", .body_len = 2, .idem_key = key, .max_attempts = 3,
+			       .max_age_ms = 1000, .created_ms = created_ms, .request_id = request_id};
+	ck_assert_int_eq(store_outbox_add(s, &r), 1);
+}
+
 static void say(void *ctx, int v)
 {
 	int *last = ctx;
@@ -293,10 +302,7 @@ START_TEST(schema_steps_and_refusals)
 	ck_assert_int_eq(store_schema_version(s), 2);
 	ck_assert_int_eq(store_journal_find(s, "EV_old", NULL, NULL), 1);
 	ck_assert_int_eq(store_begin(s), 0);
-	struct outbox_row r = {.plugin = "p", .method = "POST", .url = "http://x/", .headers = "[]",
-			       .body = "{}", .body_len = 2, .idem_key = "k1", .max_attempts = 3,
-			       .max_age_ms = 1000, .created_ms = 5, .request_id = "req-7"};
-	ck_assert_int_eq(store_outbox_add(s, &r), 1);
+	add_row(s, "k1", 5, "req-7");
 	ck_assert_int_eq(store_commit(s), 0);
 	char rid[32] = "";
 	ck_assert_int_eq(store_outbox_claim(s, 10, 5, note_request, rid), 1);
@@ -402,10 +408,7 @@ START_TEST(pg_outbox_rows_claimed_once_and_leased)
 	for (int i = 0; i < 10; i++) {
 		char key[8];
 		snprintf(key, sizeof key, "k%d", i);
-		struct outbox_row r = {.plugin = "p", .method = "POST", .url = "http://x/",
-				       .headers = "[]", .body = "{}", .body_len = 2, .idem_key = key,
-				       .max_attempts = 3, .max_age_ms = 1000, .created_ms = 100};
-		ck_assert_int_eq(store_outbox_add(a, &r), 1);
+		add_row(a, key, 100, NULL);
 	}
 	ck_assert_int_eq(store_commit(a), 0);
 	int na = 0, nb = 0;
