@@ -52,8 +52,8 @@ struct req {
 struct ac_host {
 	struct kv kv[512];
 	size_t nkv;
-	struct req req[64];
-	size_t nreq;
+	struct req *req; /* grows: one input may queue many sends */
+	size_t nreq, capreq;
 	int in_callback;
 };
 
@@ -217,7 +217,13 @@ static int f_enqueue(ac_host *h, const ac_request *r)
 	for (size_t i = 0; i < H.nreq; i++)
 		if (!strcmp(H.req[i].idem, r->idempotency_key))
 			return 0;
-	FZ_CHECK(H.nreq < sizeof H.req / sizeof *H.req, "too many requests");
+	if (H.nreq == H.capreq) {
+		size_t cap = H.capreq ? 2 * H.capreq : 64;
+		struct req *g = realloc(H.req, cap * sizeof *g);
+		FZ_CHECK(g != NULL, "out of memory");
+		H.req = g;
+		H.capreq = cap;
+	}
 	H.req[H.nreq].tag = strdup(r->tag ? r->tag : "");
 	H.req[H.nreq].idem = strdup(r->idempotency_key);
 	H.nreq++;
@@ -251,6 +257,7 @@ static void reset(void)
 		free(H.req[i].tag);
 		free(H.req[i].idem);
 	}
+	free(H.req);
 	memset(&H, 0, sizeof H);
 }
 
