@@ -779,6 +779,18 @@ static int apply_result(struct dispatcher *d, const struct send_res *res, int64_
 	}
 	char id[24], st[8], at[8];
 	snprintf(id, sizeof id, "%lld", (long long)res->id);
+	int rc = store_outbox_update(d->store, &u);
+	if (rc == 1) {
+		/* This host's connection was gone long enough for another host
+		 * to take the row over: that host's attempt is the one on
+		 * record (with the same idempotency key). */
+		log_fields(AC_LOG_WARN, "outbox: result not recorded, another host took the row over",
+			   "outbox_id", id, "plugin", c.plugin, "request_id",
+			   c.request_id[0] ? c.request_id : NULL, LOG_END);
+		return 0;
+	}
+	if (rc)
+		return -1;
 	snprintf(st, sizeof st, "%d", res->status);
 	snprintf(at, sizeof at, "%d", u.attempts);
 	log_fields(ok ? AC_LOG_INFO : AC_LOG_WARN, "outbox: delivery attempt", "outbox_id", id,
@@ -790,7 +802,7 @@ static int apply_result(struct dispatcher *d, const struct send_res *res, int64_
 	metrics_add("aftercall_delivery_attempts_total", ok ? "done" : again ? "retry" : "dead", 1);
 	if (res->status)
 		metrics_observe("aftercall_delivery_seconds", res->seconds);
-	return store_outbox_update(d->store, &u);
+	return 0;
 }
 
 struct outcome {

@@ -22,6 +22,7 @@ const char *store_migration_what(int version)
 	static const char *const what[STORE_SCHEMA_VERSION + 1] = {
 		[1] = "journal, key-value pairs and timers, audit chain, outbox",
 		[2] = "request ids on outbox rows and timers",
+		[3] = "outbox claims name their host (PostgreSQL; nothing on SQLite)",
 	};
 	return version >= 1 && version <= STORE_SCHEMA_VERSION ? what[version] : "?";
 }

@@ -19,7 +19,7 @@ struct store;
 
 /* The schema this binary reads and writes. Each backend carries the steps
  * from 1 up to it; store_migration_what() describes each. */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 const char *store_migration_what(int version);
 
 /* store_open() flags. SERVE: this process runs the dispatcher (SQLite takes
@@ -134,10 +134,13 @@ struct store_ops {
 	int (*outbox_add)(struct store *s, const struct outbox_row *r);
 	/* Marks up to `limit` due pending rows in flight and hands each to cb. */
 	int (*outbox_claim)(struct store *s, int64_t now_ms, int limit, outbox_cb cb, void *ctx);
+	/* 0 recorded, -1 error, 1 nothing recorded: another host has claimed
+	 * the row since (PostgreSQL; this host's connection was gone). */
 	int (*outbox_update)(struct store *s, const struct outbox_update *u);
 	/* Earliest next_ms of a pending row: 1 and *due, 0 none, -1 error. */
 	int (*outbox_next_due)(struct store *s, int64_t *due_ms);
-	/* After a crash: rows left in flight go back to pending, due now. */
+	/* At start, after a crash: rows left in flight are due again now
+	 * (PostgreSQL: the rows of any host whose connection is gone). */
 	int (*outbox_requeue_inflight)(struct store *s);
 	/* Rows whose outcome has not reached their plugin yet. */
 	int (*outbox_notify_due)(struct store *s, int limit, outbox_cb cb, void *ctx);
@@ -179,7 +182,9 @@ struct store *store_sqlite_open(const char *path, int sync_full, int flags, char
 struct store *store_pg_open(const char *url, int sync_full, int flags, char *err, size_t errlen);
 
 /* PostgreSQL: a claimed outbox row belongs to its host this long; after it,
- * any host may claim the row again (the host died). */
+ * any host may claim the row again. A host whose connection is gone loses
+ * its rows at once (outbox_requeue_inflight, and every second in
+ * outbox_next_due). */
 #define STORE_PG_LEASE_MS 60000
 
 /* The URL with any password hidden, for logs and messages. */

@@ -10,8 +10,11 @@
  *   take turns, and the second reads what the first committed.
  * - timers and outbox rows: claimed with FOR UPDATE SKIP LOCKED, so a due
  *   row goes to exactly one host. A claimed outbox row carries a lease in
- *   next_ms; if its host dies, any host claims it again when the lease ends
- *   (the request carries its idempotency key, so the receiver sees one).
+ *   next_ms, its host's token and the server pid of its host's connection.
+ *   When that connection is gone (the host died), any host claims the row
+ *   again at once; otherwise when the lease ends. The request carries its
+ *   idempotency key, so the receiver sees one, and a result is recorded only
+ *   by the host whose token the row carries.
  * - the audit chain: records are kept in memory until commit, then
  *   appended under one advisory lock, so the chain stays a single chain
  *   and the lock is held only for the length of a commit.
@@ -24,6 +27,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
@@ -87,6 +94,8 @@ static const char *const steps[STORE_SCHEMA_VERSION + 1] = {
 	      "CREATE INDEX IF NOT EXISTS outbox_state ON outbox(state, id);",
 	[2] = "ALTER TABLE outbox ADD COLUMN IF NOT EXISTS request_id text;"
 	      "ALTER TABLE kv ADD COLUMN IF NOT EXISTS request_id text;",
+	[3] = "ALTER TABLE outbox ADD COLUMN IF NOT EXISTS claim_token bigint,"
+	      " ADD COLUMN IF NOT EXISTS claim_pid integer;",
 };
 
 #define OUTBOX_COLS                                                                                \
@@ -115,6 +124,7 @@ enum {
 	Q_OUTBOX_CLAIM,
 	Q_OUTBOX_UPDATE,
 	Q_OUTBOX_NEXT,
+	Q_OUTBOX_ORPHANS,
 	Q_OUTBOX_NOTIFY,
 	Q_OUTBOX_LIST,
 	Q_OUTBOX_LIST_STATE,
@@ -163,14 +173,23 @@ static const char *const sql[Q_COUNT] = {
 			 " max_attempts, max_age_ms, created_ms, next_ms, request_id)"
 			 " VALUES($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10, $10, $11)"
 			 " ON CONFLICT DO NOTHING",
-	[Q_OUTBOX_CLAIM] = "UPDATE outbox SET state = 'inflight', next_ms = $3 WHERE id IN"
+	[Q_OUTBOX_CLAIM] = "UPDATE outbox SET state = 'inflight', next_ms = $3, claim_token = $4,"
+			   " claim_pid = pg_backend_pid() WHERE id IN"
 			   " (SELECT id FROM outbox WHERE state IN ('pending', 'inflight')"
 			   " AND next_ms <= $1 ORDER BY next_ms LIMIT $2 FOR UPDATE SKIP LOCKED)"
 			   " RETURNING " OUTBOX_COLS,
 	[Q_OUTBOX_UPDATE] = "UPDATE outbox SET state = $2, attempts = $3, next_ms = $4,"
 			    " last_status = $5, last_error = $6, last_body = $7, notify = $8"
-			    " WHERE id = $1",
+			    " WHERE id = $1 AND claim_token = $9",
 	[Q_OUTBOX_NEXT] = "SELECT min(next_ms) FROM outbox WHERE state IN ('pending', 'inflight')",
+	/* Rows in flight on a connection the server no longer has: due now.
+	 * Not this host's own (after a reconnect its deliveries go on), and
+	 * not rows claimed before schema 3 (no pid: the lease decides). */
+	[Q_OUTBOX_ORPHANS] = "UPDATE outbox SET next_ms = $1 WHERE id IN (SELECT id FROM outbox"
+			     " WHERE state = 'inflight' AND next_ms > $1 AND claim_pid IS NOT NULL"
+			     " AND claim_token <> $2 AND claim_pid NOT IN"
+			     " (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL)"
+			     " FOR UPDATE SKIP LOCKED)",
 	[Q_OUTBOX_NOTIFY] = "SELECT " OUTBOX_COLS " FROM outbox WHERE notify = 1 ORDER BY id"
 			    " LIMIT $1 FOR UPDATE SKIP LOCKED",
 	[Q_OUTBOX_LIST] = "SELECT " OUTBOX_COLS " FROM outbox WHERE id > $1 ORDER BY id LIMIT $2",
@@ -195,6 +214,8 @@ struct pg_store {
 	int prepared;
 	int reconnect; /* an error a new connection may cure was seen */
 	int in_txn;
+	int64_t token; /* this host's, on the rows it claims */
+	int64_t orphans_ms; /* when outbox_next_due last looked for orphans */
 	struct audit_rec *held; /* held until commit, their strings owned */
 	size_t nheld, capheld;
 	size_t marks[MAX_SAVEPOINTS];
@@ -906,6 +927,7 @@ static int pg_outbox_claim(struct store *s, int64_t now_ms, int limit, outbox_cb
 	p_int(&p, now_ms);
 	p_int(&p, limit);
 	p_int(&p, now_ms + STORE_PG_LEASE_MS);
+	p_int(&p, PS(s)->token);
 	PGresult *r = run(PS(s), Q_OUTBOX_CLAIM, &p);
 	if (!r)
 		return -1;
@@ -929,19 +951,38 @@ static int pg_outbox_update(struct store *s, const struct outbox_update *u)
 	else
 		p_text(&p, NULL);
 	p_int(&p, u->notify);
-	return run0(PS(s), Q_OUTBOX_UPDATE, &p);
+	p_int(&p, PS(s)->token);
+	int n = run_changes(PS(s), Q_OUTBOX_UPDATE, &p);
+	return n < 0 ? -1 : n == 0;
 }
 
-static int pg_outbox_next_due(struct store *s, int64_t *due_ms)
+static int64_t wall_ms(void)
 {
-	return one_num(PS(s), Q_OUTBOX_NEXT, due_ms);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Rows in flight belong to their host's lease; when it ends any host
- * claims them again, so there is nothing to do at start. */
+/* The rows of hosts whose connection is gone, due now. */
 static int pg_outbox_requeue_inflight(struct store *s)
 {
-	return 0;
+	struct params p = {0};
+	p_int(&p, wall_ms());
+	p_int(&p, PS(s)->token);
+	return run_changes(PS(s), Q_OUTBOX_ORPHANS, &p) < 0 ? -1 : 0;
+}
+
+/* Looks for orphans first, once a second, outside transactions (it is a
+ * write of its own, and a failure must not abort the caller's). */
+static int pg_outbox_next_due(struct store *s, int64_t *due_ms)
+{
+	struct pg_store *ps = PS(s);
+	int64_t now = wall_ms();
+	if (!ps->in_txn && now - ps->orphans_ms >= 1000) {
+		ps->orphans_ms = now;
+		pg_outbox_requeue_inflight(s);
+	}
+	return one_num(ps, Q_OUTBOX_NEXT, due_ms);
 }
 
 static int pg_outbox_notify_due(struct store *s, int limit, outbox_cb cb, void *ctx)
@@ -1137,6 +1178,10 @@ struct store *store_pg_open(const char *url, int sync_full, int flags, char *err
 	}
 	ps->base.ops = &pg_ops;
 	ps->sync_full = sync_full;
+	uint64_t t;
+	if (getrandom(&t, sizeof t, 0) != (ssize_t)sizeof t)
+		t = (uint64_t)wall_ms() ^ ((uint64_t)getpid() << 32);
+	ps->token = (int64_t)(t >> 1);
 	/* Our defaults first: the URL's own settings, expanded from dbname,
 	 * come after them and win. Keepalives find a dead server or a broken
 	 * network path in about a minute instead of the system's two hours. */

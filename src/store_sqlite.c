@@ -74,6 +74,8 @@ static const char *const steps[STORE_SCHEMA_VERSION + 1] = {
 	      "CREATE INDEX IF NOT EXISTS outbox_state ON outbox(state, id);",
 	[2] = "ALTER TABLE outbox ADD COLUMN request_id TEXT;"
 	      "ALTER TABLE kv ADD COLUMN request_id TEXT;",
+	/* PostgreSQL's claim columns: a SQLite file has one host. */
+	[3] = "",
 };
 
 #define OUTBOX_COLS                                                                                \

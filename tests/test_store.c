@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store.h"
@@ -284,7 +285,7 @@ START_TEST(schema_steps_and_refusals)
 	ck_assert_int_eq(last, 1);
 	store_close(s);
 	ck_assert_ptr_null(store_open(url, 1, STORE_SERVE, err, sizeof err));
-	ck_assert_msg(strstr(err, "has schema version 1; this aftercall needs 2") &&
+	ck_assert_msg(strstr(err, "has schema version 1; this aftercall needs 3") &&
 			      strstr(err, "aftercall migrate"),
 		      "%s", err);
 	sql("INSERT INTO journal(route, dedupe, type, body, received_ms) VALUES('/r', 'EV_old', 't',"
@@ -292,14 +293,15 @@ START_TEST(schema_steps_and_refusals)
 
 	s = store_open(url, 1, STORE_MIGRATE, err, sizeof err);
 	ck_assert_msg(s != NULL, "%s", err);
-	ck_assert_int_eq(store_migrate(s, STORE_SCHEMA_VERSION, say, &last, err, sizeof err), 1);
-	ck_assert_int_eq(last, 2);
+	ck_assert_int_eq(store_migrate(s, STORE_SCHEMA_VERSION, say, &last, err, sizeof err),
+			 STORE_SCHEMA_VERSION - 1);
+	ck_assert_int_eq(last, 3);
 	ck_assert_int_eq(store_migrate(s, STORE_SCHEMA_VERSION, say, &last, err, sizeof err), 0);
 	store_close(s);
 
 	/* Migrated: the old row is there and the new column works. */
 	s = open_store(1);
-	ck_assert_int_eq(store_schema_version(s), 2);
+	ck_assert_int_eq(store_schema_version(s), STORE_SCHEMA_VERSION);
 	ck_assert_int_eq(store_journal_find(s, "EV_old", NULL, NULL), 1);
 	ck_assert_int_eq(store_begin(s), 0);
 	add_row(s, "k1", 5, "req-7");
@@ -311,7 +313,7 @@ START_TEST(schema_steps_and_refusals)
 
 	sql("UPDATE meta SET v = '99' WHERE k = 'schema'");
 	ck_assert_ptr_null(store_open(url, 1, STORE_SERVE, err, sizeof err));
-	ck_assert_msg(strstr(err, "has schema version 99, newer than this aftercall's 2"), "%s", err);
+	ck_assert_msg(strstr(err, "has schema version 99, newer than this aftercall's 3"), "%s", err);
 	ck_assert_ptr_null(store_open(url, 1, STORE_MIGRATE, err, sizeof err));
 }
 END_TEST
@@ -428,6 +430,94 @@ START_TEST(pg_outbox_rows_claimed_once_and_leased)
 }
 END_TEST
 
+/* The first value of a query on the test database, as a number. */
+static long long pg_num(const char *q)
+{
+	PGconn *c = PQconnectdb(url);
+	PGresult *r = PQexec(c, q);
+	ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1, "%s: %s", q,
+		      PQresultErrorMessage(r));
+	long long v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	PQfinish(c);
+	return v;
+}
+
+/* Claims for b until it has `want` rows in all, for up to 5 s: a backend
+ * that was told to go takes a moment to leave pg_stat_activity. */
+static void claim_until(struct store *b, int64_t now, int *nb, int want)
+{
+	for (int i = 0; i < 100 && *nb < want; i++) {
+		ck_assert_int_eq(store_begin(b), 0);
+		ck_assert_int_eq(store_outbox_requeue_inflight(b), 0);
+		ck_assert_int_ge(store_outbox_claim(b, now, 32, count_rows, nb), 0);
+		ck_assert_int_eq(store_commit(b), 0);
+		if (*nb < want)
+			usleep(50000);
+	}
+}
+
+START_TEST(pg_outbox_rows_of_a_gone_host)
+{
+	struct store *a = open_store(1), *b = open_store(1);
+	int64_t now = (int64_t)time(NULL) * 1000;
+	ck_assert_int_eq(store_begin(a), 0);
+	add_row(a, "k1", now, NULL);
+	add_row(a, "k2", now, NULL);
+	add_row(a, "k3", now, NULL);
+	ck_assert_int_eq(store_commit(a), 0);
+	int na = 0, nb = 0;
+	ck_assert_int_eq(store_begin(a), 0);
+	ck_assert_int_eq(store_outbox_claim(a, now, 1, count_rows, &na), 1);
+	ck_assert_int_eq(store_commit(a), 0);
+	long long k1 = pg_num("SELECT id FROM outbox WHERE state = 'inflight'");
+
+	/* a is alive: its row stays its own. */
+	claim_until(b, now, &nb, 2);
+	ck_assert_int_eq(nb, 2);
+	ck_assert_int_eq(store_begin(b), 0);
+	ck_assert_int_eq(store_outbox_requeue_inflight(b), 0);
+	ck_assert_int_eq(store_outbox_claim(b, now + 1000, 32, count_rows, &nb), 0);
+	ck_assert_int_eq(store_commit(b), 0);
+
+	/* a's connection is cut, as when its host dies: b takes the row over
+	 * at once, well before the lease ends. */
+	char q[160];
+	snprintf(q, sizeof q, "SELECT pg_terminate_backend(claim_pid)::int FROM outbox WHERE id = %lld",
+		 k1);
+	ck_assert_int_eq(pg_num(q), 1);
+	claim_until(b, now + 1000, &nb, 3);
+	ck_assert_int_eq(nb, 3);
+
+	/* a's late result is not recorded; b's is. */
+	struct outbox_update u = {.id = k1, .state = "done", .attempts = 1, .last_status = 202};
+	if (store_begin(a)) /* the first try finds the connection gone */
+		ck_assert_int_eq(store_begin(a), 0);
+	ck_assert_int_eq(store_outbox_update(a, &u), 1);
+	ck_assert_int_eq(store_commit(a), 0);
+	snprintf(q, sizeof q, "SELECT count(*) FROM outbox WHERE id = %lld AND state = 'inflight'",
+		 k1);
+	ck_assert_int_eq(pg_num(q), 1);
+	ck_assert_int_eq(store_begin(b), 0);
+	ck_assert_int_eq(store_outbox_update(b, &u), 0);
+	ck_assert_int_eq(store_commit(b), 0);
+	ck_assert_int_eq(pg_num(q), 0);
+
+	/* Connected again, a keeps the rows it claims: its own look for
+	 * orphans leaves them in flight. */
+	ck_assert_int_eq(store_begin(a), 0);
+	add_row(a, "k4", now, NULL);
+	ck_assert_int_eq(store_outbox_claim(a, now, 32, count_rows, &na), 1);
+	ck_assert_int_eq(store_commit(a), 0);
+	ck_assert_int_eq(store_begin(a), 0);
+	ck_assert_int_eq(store_outbox_requeue_inflight(a), 0);
+	ck_assert_int_eq(store_outbox_claim(a, now + 1000, 32, count_rows, &na), 0);
+	ck_assert_int_eq(store_commit(a), 0);
+	store_close(a);
+	store_close(b);
+}
+END_TEST
+
 START_TEST(pg_audit_one_chain_from_two_hosts)
 {
 	struct store *a = open_store(1), *b = open_store(1);
@@ -490,6 +580,7 @@ int main(void)
 		tcase_add_test(tc, pg_journal_once_across_hosts);
 		tcase_add_test(tc, pg_timer_fires_on_one_host);
 		tcase_add_test(tc, pg_outbox_rows_claimed_once_and_leased);
+		tcase_add_test(tc, pg_outbox_rows_of_a_gone_host);
 		tcase_add_test(tc, pg_audit_one_chain_from_two_hosts);
 		suite_add_tcase(s, tc);
 	} else {

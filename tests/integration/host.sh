@@ -114,7 +114,7 @@ check "the chain saw the killed event once" 1 "$(grep -c '^event room_finished E
 stop_host
 
 out=$("$AFTERCALL" check -c "$WORK/ok.yaml" 2>&1)
-case "$out" in *"store   $STORE (schema 2)"*) ok "check names the store's schema";; *) not_ok "check names the store's schema: $out";; esac
+case "$out" in *"store   $STORE (schema 3)"*) ok "check names the store's schema";; *) not_ok "check names the store's schema: $out";; esac
 
 # A second serve on the same SQLite file is refused; on PostgreSQL hosts
 # share the store (tests/integration/multihost.sh).

@@ -27,11 +27,11 @@ case "$out" in *"(schema 1; older: run 'aftercall migrate')"*) ok "check says th
 
 "$AFTERCALL" serve -c "$WORK/m.yaml" 2>"$WORK/refused.log"
 check "serve refuses a store of an older schema" 1 $?
-check_grep "saying what to run" "has schema version 1; this aftercall needs 2: back it up, then run 'aftercall migrate'" "$WORK/refused.log"
+check_grep "saying what to run" "has schema version 1; this aftercall needs 3: back it up, then run 'aftercall migrate'" "$WORK/refused.log"
 
 "$AFTERCALL" migrate -c "$WORK/m.yaml" --status >"$WORK/status" 2>&1
 check "migrate --status exits 1 while the store is behind" 1 $?
-check_grep "and says both versions" "store schema 1; this aftercall needs 2" "$WORK/status"
+check_grep "and says both versions" "store schema 1; this aftercall needs 3" "$WORK/status"
 
 # A journaled event from before the migration.
 body=$(sed 's/EV_[A-Za-z0-9]*/EV_before_migrate/' "$TEST_DATA/livekit/room_finished.json")
@@ -40,9 +40,9 @@ check "a row written at schema 1" 1 "$(store_sql "$STORE" "select count(*) from 
 
 out=$("$AFTERCALL" migrate -c "$WORK/m.yaml" 2>&1)
 check "migrate exits 0" 0 $?
-case "$out" in *"schema 2: request ids on outbox rows and timers"*"store schema 1 → 2"*) ok "migrate prints each step and the span";; *) not_ok "migrate prints each step and the span: $out";; esac
+case "$out" in *"schema 2: request ids on outbox rows and timers"*"store schema 1 → 3"*) ok "migrate prints each step and the span";; *) not_ok "migrate prints each step and the span: $out";; esac
 out=$("$AFTERCALL" migrate -c "$WORK/m.yaml" 2>&1)
-case "$out" in *"store schema 2: nothing to do"*) ok "a second migrate has nothing to do";; *) not_ok "a second migrate has nothing to do: $out";; esac
+case "$out" in *"store schema 3: nothing to do"*) ok "a second migrate has nothing to do";; *) not_ok "a second migrate has nothing to do: $out";; esac
 "$AFTERCALL" migrate -c "$WORK/m.yaml" --status >/dev/null 2>&1
 check "migrate --status exits 0 once current" 0 $?
 "$AFTERCALL" migrate -c "$WORK/m.yaml" --to 1 >"$WORK/down.log" 2>&1
@@ -66,7 +66,7 @@ stop_host
 store_sql "$STORE" "UPDATE meta SET v = '7' WHERE k = 'schema'" >/dev/null
 "$AFTERCALL" serve -c "$WORK/m.yaml" 2>"$WORK/newer.log"
 check "serve refuses a store of a newer schema" 1 $?
-check_grep "saying to run a newer aftercall" "has schema version 7, newer than this aftercall's 2: run a newer aftercall" "$WORK/newer.log"
+check_grep "saying to run a newer aftercall" "has schema version 7, newer than this aftercall's 3: run a newer aftercall" "$WORK/newer.log"
 "$AFTERCALL" migrate -c "$WORK/m.yaml" >"$WORK/newer2.log" 2>&1
 check "and so does migrate" 1 $?
 finish
