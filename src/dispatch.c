@@ -240,6 +240,12 @@ static int metric_name_ok(const char *s)
 	return 1;
 }
 
+static int svc_log_enabled(ac_host *h, ac_log_level level)
+{
+	(void)h;
+	return level >= log_get_level();
+}
+
 static void svc_counter_add(ac_host *h, const char *name, const char *label, const char *value,
 			    double delta)
 {
@@ -381,6 +387,7 @@ const ac_host_services host_services = {
 	.render_free = svc_render_free,
 	.outbox_enqueue = svc_outbox_enqueue,
 	.counter_add = svc_counter_add,
+	.log_enabled = svc_log_enabled,
 };
 
 /* ---- running the chain -------------------------------------------------- */

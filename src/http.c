@@ -22,10 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <jansson.h>
 #include <microhttpd.h>
 
 #include "crypto.h"
+#include "event.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -197,41 +197,6 @@ static unsigned verify(struct conn *c, struct MHD_Connection *mc, char *iss, siz
 	return 401;
 }
 
-/* Reads the event's type and dedupe id from the parsed body. 0, or 400. */
-static unsigned classify(struct conn *c, json_t *root)
-{
-	if (!json_is_object(root)) {
-		c->job.result = "body is not a JSON object";
-		return 400;
-	}
-	const char *type = c->route->event_type;
-	if (!type) {
-		/* LiveKit says `event`; other senders `type` or `event_type`. */
-		json_t *t = json_object_get(root, "event");
-		if (!t)
-			t = json_object_get(root, "type");
-		if (!t)
-			t = json_object_get(root, "event_type");
-		type = json_string_value(t);
-	}
-	if (!type || !*type || strlen(type) >= sizeof c->job.type) {
-		c->job.result = "no event field";
-		return 400;
-	}
-	strcpy(c->job.type, type);
-	/* Deduplicate on the sender's id; a body without one is its own id. */
-	const char *id = json_string_value(json_object_get(root, "id"));
-	if (id && *id && strlen(id) < sizeof c->job.dedupe) {
-		strcpy(c->job.dedupe, id);
-	} else {
-		unsigned char h[SHA256_LEN];
-		sha256(c->body.data, c->body.len, h);
-		memcpy(c->job.dedupe, "sha256:", 7);
-		hex_encode(h, SHA256_LEN, c->job.dedupe + 7);
-	}
-	return 0;
-}
-
 static enum MHD_Result finish_upload(struct conn *c, struct MHD_Connection *mc, const char *url)
 {
 	char iss[128] = "";
@@ -255,17 +220,11 @@ static enum MHD_Result finish_upload(struct conn *c, struct MHD_Connection *mc, 
 		return MHD_YES;
 	}
 
-	json_error_t jerr;
-	json_t *root = json_loadb(c->body.data, c->body.len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root) {
-		char why[200];
-		snprintf(why, sizeof why, "body is not valid JSON: %s", jerr.text);
-		return refuse(c, mc, 400, url, why, iss);
-	}
-	st = classify(c, root);
-	json_decref(root);
+	char why[200];
+	st = event_classify(&c->job, c->route->event_type, c->body.data, c->body.len, why,
+			    sizeof why);
 	if (st)
-		return refuse(c, mc, st, url, c->job.result, iss);
+		return refuse(c, mc, st, url, why, iss);
 
 	c->job.route = c->route;
 	c->job.body = c->body.data;

@@ -15,9 +15,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include <jansson.h>
-
 #include "crypto.h"
+#include "json.h"
 #include "strbuf.h"
 #include "verify_livekit.h"
 
@@ -47,33 +46,30 @@ const char *lk_reason(enum lk_result r)
 	return "unknown";
 }
 
-/* Decodes one base64url segment as a JSON object, refusing duplicate keys. */
-static json_t *segment_json(const char *s, size_t n)
+/* Decodes one base64url segment as a JSON object, strictly (no key twice).
+ * The object, or NULL; *doc holds it, for cj_free. */
+static const struct cj_value *segment_json(const char *s, size_t n, struct cj_doc **doc)
 {
-	unsigned char *buf = malloc(n + 4);
-	if (!buf)
-		return NULL;
+	unsigned char buf[MAX_TOKEN];
 	long len = b64url_decode(s, n, buf);
-	json_t *j = NULL;
-	if (len > 0)
-		j = json_loadb((const char *)buf, (size_t)len, JSON_REJECT_DUPLICATES, NULL);
-	free(buf);
-	if (j && !json_is_object(j)) {
-		json_decref(j);
-		j = NULL;
-	}
-	return j;
+	*doc = len > 0 ? cj_parse((const char *)buf, (size_t)len, CJ_STRICT, "token", NULL, 0)
+		       : NULL;
+	const struct cj_value *o = *doc ? cj_root(*doc) : NULL;
+	return o && o->type == CJ_OBJECT ? o : NULL;
 }
 
 /* A NumericDate claim: a JSON number, integral or not. */
-static int claim_time(json_t *claims, const char *name, double *out)
+static int claim_time(const struct cj_value *claims, const char *name, double *out)
 {
-	json_t *v = json_object_get(claims, name);
+	const struct cj_value *v = cj_object_get(claims, name, strlen(name));
 	if (!v)
 		return 0;
-	if (!json_is_number(v))
+	if (v->type == CJ_INTEGER)
+		*out = (double)v->u.i;
+	else if (v->type == CJ_REAL)
+		*out = v->u.d;
+	else
 		return -1;
-	*out = json_number_value(v);
 	return 1;
 }
 
@@ -99,16 +95,17 @@ enum lk_result lk_verify(const struct lk_key *keys, size_t nkeys, const char *au
 	size_t slen = toklen - (size_t)(dot2 + 1 - auth);
 
 	enum lk_result res = LK_MALFORMED;
-	json_t *hdr = segment_json(auth, hlen);
-	json_t *claims = segment_json(dot1 + 1, plen);
+	struct cj_doc *hdoc, *cdoc = NULL;
+	const struct cj_value *hdr = segment_json(auth, hlen, &hdoc);
+	const struct cj_value *claims = hdr ? segment_json(dot1 + 1, plen, &cdoc) : NULL;
 	if (!hdr || !claims)
 		goto out;
-	const char *alg = json_string_value(json_object_get(hdr, "alg"));
+	const char *alg = cj_get_string(hdr, "alg", NULL);
 	if (!alg || strcmp(alg, "HS256") != 0)
 		goto out;
 
-	const char *issuer = json_string_value(json_object_get(claims, "iss"));
-	const char *hash = json_string_value(json_object_get(claims, "sha256"));
+	const char *issuer = cj_get_string(claims, "iss", NULL);
+	const char *hash = cj_get_string(claims, "sha256", NULL);
 	double exp = 0, nbf = 0;
 	int has_exp = claim_time(claims, "exp", &exp);
 	int has_nbf = claim_time(claims, "nbf", &nbf);
@@ -158,8 +155,8 @@ enum lk_result lk_verify(const struct lk_key *keys, size_t nkeys, const char *au
 	}
 	res = LK_OK;
 out:
-	json_decref(hdr);
-	json_decref(claims);
+	cj_free(hdoc);
+	cj_free(cdoc);
 	return res;
 }
 

@@ -1,10 +1,12 @@
 #include <check.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "dispatch.h"
+#include "log.h"
 #include "testutil.h"
 
 static char *dir;
@@ -190,6 +192,21 @@ START_TEST(services_refused_outside_callbacks)
 }
 END_TEST
 
+START_TEST(log_enabled_follows_the_level)
+{
+	ck_assert_uint_ge(host_services.struct_size,
+			  offsetof(ac_host_services, log_enabled) + sizeof host_services.log_enabled);
+	log_set_level(AC_LOG_WARN);
+	ck_assert_int_eq(host_services.log_enabled(NULL, AC_LOG_INFO), 0);
+	ck_assert_int_eq(host_services.log_enabled(NULL, AC_LOG_WARN), 1);
+	ck_assert_int_eq(host_services.log_enabled(NULL, AC_LOG_ERROR), 1);
+	log_set_level(AC_LOG_DEBUG);
+	ck_assert_int_eq(host_services.log_enabled(NULL, AC_LOG_DEBUG), 1);
+	log_set_level(AC_LOG_INFO);
+	ck_assert_int_eq(host_services.log_enabled(NULL, AC_LOG_DEBUG), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("dispatch");
@@ -201,6 +218,7 @@ int main(void)
 	tcase_add_test(tc, derived_events_reach_later_plugins_only);
 	tcase_add_test(tc, timers_survive_a_restart);
 	tcase_add_test(tc, services_refused_outside_callbacks);
+	tcase_add_test(tc, log_enabled_follows_the_level);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

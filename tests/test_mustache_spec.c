@@ -287,20 +287,20 @@ static int same_value(const struct cj_value *v, json_t *j)
 	return 0;
 }
 
-/* 1 when the parser and jansson agree on s (n bytes). */
-static int agrees(const char *s, size_t n)
+/* 1 when the parser under flags and jansson under jflags agree on s. */
+static int agrees_as(const char *s, size_t n, int flags, size_t jflags)
 {
 	char err[256] = "";
 	json_error_t jerr;
-	json_t *j = json_loadb(s, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
-	struct cj_doc *d = cj_parse(s, n, err, sizeof(err));
+	json_t *j = json_loadb(s, n, jflags, &jerr);
+	struct cj_doc *d = cj_parse(s, n, flags, "context", err, sizeof(err));
 	int ok;
 
 	if (!j || !d) {
 		ok = !j && !d && strstr(err, "not valid JSON") != NULL;
 		if (!ok)
-			printf("JSON disagreement on [%.*s]: jansson %s, parser %s\n",
-			       (int)n, s, j ? "accepts" : jerr.text,
+			printf("JSON disagreement (flags %d) on [%.*s]: jansson %s, parser %s\n",
+			       flags, (int)n, s, j ? "accepts" : jerr.text,
 			       d ? "accepts" : err);
 	} else {
 		ok = same_value(cj_root(d), j);
@@ -310,6 +310,16 @@ static int agrees(const char *s, size_t n)
 	json_decref(j);
 	cj_free(d);
 	return ok;
+}
+
+/* 1 when the parser agrees with jansson on s (n bytes) both ways: as the
+ * engine reads contexts (any root, NUL allowed, last duplicate wins) and
+ * as the host reads bodies and tokens (CJ_STRICT: jansson's defaults plus
+ * JSON_REJECT_DUPLICATES). */
+static int agrees(const char *s, size_t n)
+{
+	return agrees_as(s, n, 0, JSON_DECODE_ANY | JSON_ALLOW_NUL) &
+	       agrees_as(s, n, CJ_STRICT, JSON_REJECT_DUPLICATES);
 }
 
 static const char *const json_cases[] = {
@@ -332,6 +342,8 @@ static const char *const json_cases[] = {
 	"[\"a long string that crosses several eight-byte words\","
 	"\"with an \\\"escape\\\" in the middle of it, and more text\"]",
 	"\"\x01\"", "[\"\\u12\"]", "{\"a\":1 \"b\":2}", "[1,2", "{\"a\":[1,2}",
+	"[\"a\\u0000b\"]", "{\"a\":{\"b\":1,\"b\":2}}", "[{\"x\":1},{\"x\":1}]",
+	"{\"a\":1,\"\\u0061\":2}",
 };
 
 START_TEST(test_json_cases)
@@ -432,7 +444,7 @@ START_TEST(test_json_large_object)
 				     i % 2000, i);
 	s[n++] = '}';
 	ck_assert(agrees(s, n));
-	d = cj_parse(s, n, err, sizeof(err));
+	d = cj_parse(s, n, 0, "context", err, sizeof(err));
 	ck_assert_ptr_nonnull(d);
 	ck_assert_int_eq(cj_object_get(cj_root(d), "key5", 4)->u.i, 2005);
 	ck_assert_int_eq(cj_object_get(cj_root(d), "key1999", 7)->u.i, 1999);

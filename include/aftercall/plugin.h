@@ -58,7 +58,7 @@ extern "C" {
 /* The ABI this header describes. A host accepts plugins of the same major
  * and a minor at most its own. */
 #define AC_PLUGIN_ABI_MAJOR 1u
-#define AC_PLUGIN_ABI_MINOR 5u
+#define AC_PLUGIN_ABI_MINOR 6u
 
 /* The name of the symbol the host looks up with dlsym(). */
 #define AC_PLUGIN_SYMBOL "aftercall_plugin"
@@ -311,6 +311,13 @@ typedef struct ac_host_services {
 	 */
 	void (*counter_add)(ac_host *host, const char *name, const char *label,
 			    const char *value, double delta);
+
+	/* ---- ABI 1.6 ---- */
+
+	/* 1 when log() at `level` would write a line, 0 when the host drops
+	 * it: skip the work of a line nobody reads. The level may change at
+	 * a reload, so ask each time. Any thread, any time. */
+	int (*log_enabled)(ac_host *host, ac_log_level level);
 } ac_host_services;
 
 /*

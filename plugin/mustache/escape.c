@@ -7,6 +7,7 @@
  * common case is one table scan and one copy).
  */
 #include "escape.h"
+#include "json.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -140,36 +141,6 @@ static const unsigned char md_class[256] = {
 };
 #undef P
 
-static int is_cont(unsigned char c)
-{
-	return (c & 0xC0) == 0x80;
-}
-
-/* Length of the well-formed UTF-8 sequence at p (p[0] >= 0x80), or 0 if
- * there is none. */
-size_t mst_utf8_len(const unsigned char *p, size_t n)
-{
-	unsigned char c = p[0];
-
-	if (c < 0xC2 || c > 0xF4)
-		return 0;	/* continuation byte, overlong, > U+10FFFF */
-	if (c < 0xE0)
-		return n >= 2 && is_cont(p[1]) ? 2 : 0;
-	if (c < 0xF0) {
-		if (n < 3 || !is_cont(p[1]) || !is_cont(p[2]))
-			return 0;
-		if ((c == 0xE0 && p[1] < 0xA0) ||	/* overlong */
-		    (c == 0xED && p[1] >= 0xA0))	/* surrogate */
-			return 0;
-		return 3;
-	}
-	if (n < 4 || !is_cont(p[1]) || !is_cont(p[2]) || !is_cont(p[3]))
-		return 0;
-	if ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90))
-		return 0;
-	return 4;
-}
-
 /*
  * Eight bytes at a time: nonzero when all eight are ASCII letters, digits or
  * spaces, which the escaper copies as they are. Each lane's high bit
@@ -278,7 +249,7 @@ int escape_markdown(struct mustache_buf *out, const char *s, size_t n)
 				o += 2;
 				i++;
 			} else if (md_class[c] == MD_HIGH &&
-				   (k = mst_utf8_len(u + i, n - i)) != 0) {
+				   (k = cj_utf8_len(u + i, n - i)) != 0) {
 				memcpy(o, s + i, k);
 				o += k;
 				i += k;

@@ -45,10 +45,6 @@ int escape_text(struct mustache_buf *out, const char *s, size_t n);
 /* The escaper of a mode, or NULL for an unknown mode. */
 mustache_escape_fn escape_for_mode(ac_escape mode);
 
-/* Length of the well-formed UTF-8 sequence at p (at most n bytes), or 0
- * when it is not one (overlong forms and surrogates included). */
-size_t mst_utf8_len(const unsigned char *p, size_t n);
-
 #pragma GCC visibility pop
 
 #endif /* AC_MUSTACHE_ESCAPE_H */

@@ -45,7 +45,7 @@ static void *mt_context_parse(const char *context_json, size_t ctx_len,
 		fail(err, errlen, "context_parse: invalid arguments");
 		return NULL;
 	}
-	return cj_parse(context_json, ctx_len, err, errlen);
+	return cj_parse(context_json, ctx_len, 0, "context", err, errlen);
 }
 
 static void mt_context_free(void *ctx)
@@ -106,7 +106,7 @@ static int mt_render(const void *tmpl, const char *context_json,
 		     (int)escape);
 		return -1;
 	}
-	ctx = cj_parse(context_json, ctx_len, err, errlen);
+	ctx = cj_parse(context_json, ctx_len, 0, "context", err, errlen);
 	if (!ctx)
 		return -1;
 	rc = mt_render_ctx(tmpl, ctx, partials, pctx, escape, out, out_len,

@@ -58,12 +58,12 @@ libs() { # libs PKG...: pkg-config's flags, or the plain -l names
 # What each target compiles and links: only what it needs.
 sources() {
 	case "$1" in
-	fuzz_livekit) echo "src/verify_livekit.c src/crypto.c src/strbuf.c";;
-	fuzz_event) echo "src/crypto.c src/strbuf.c";;
+	fuzz_livekit) echo "src/verify_livekit.c src/json.c src/crypto.c src/strbuf.c";;
+	fuzz_event) echo "src/event.c src/json.c src/crypto.c src/strbuf.c";;
 	fuzz_hmac) echo "src/verify_hmac.c src/crypto.c";;
 	fuzz_transcript) echo "plugin/multimail/multimail.c plugin/multimail/correlate.c
 		plugin/multimail/compose.c plugin/multimail/history.c plugin/multimail/api.c";;
-	fuzz_template) echo "plugin/mustache/mustache.c plugin/mustache/context_json.c
+	fuzz_template) echo "plugin/mustache/mustache.c plugin/mustache/context_json.c src/json.c
 		plugin/mustache/escape.c plugin/mustache/plugin.c";;
 	fuzz_config) echo "src/config.c src/strbuf.c src/log.c src/store_url.c";;
 	esac
