@@ -44,6 +44,13 @@ struct http {
 	unsigned long id_base;
 };
 
+/* Each connection's buffer for the request line, headers and reads (the
+ * body goes to our own buffer as it arrives). libmicrohttpd zeroes it for
+ * every request on a kept-alive connection, so its 32 KiB default cost a
+ * memset of 32 KiB per webhook; 16 KiB still takes headers of about 12 KiB
+ * (LiveKit's are under 1 KiB); more is answered 431. */
+#define HTTP_CONN_MEMORY (16 * 1024)
+
 enum conn_state { READING, WAITING, DONE };
 
 struct conn {
@@ -452,7 +459,7 @@ struct http *http_start(const struct config *cfg, struct dispatcher *d, char *er
 		(unsigned)cfg->read_timeout, MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned)cfg->max_connections, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
-		MHD_OPTION_END);
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY, MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (!h->mhd) {
 		snprintf(err, errlen, "cannot listen on %s:%u (address in use or not allowed?)",

@@ -98,6 +98,9 @@ try "four segments" 401 "${post[@]}" -H "Authorization: $good.AAAA" --data-binar
 try "bad base64 in the header" 401 "${post[@]}" -H "Authorization: !!${good#*.}" --data-binary @"$WORK/ev.json" "$URL/webhooks/livekit"
 try "bad base64 in the signature" 401 "${post[@]}" -H "Authorization: ${good%.*}.%%%%" --data-binary @"$WORK/ev.json" "$URL/webhooks/livekit"
 big=$(head -c 100000 /dev/zero | tr '\0' 'A')
+# Up to the longest token lk_verify reads (8 KiB) the header still fits the
+# connection's 16 KiB buffer, and the token itself is judged.
+try "an 8 KB Authorization header is read, then refused as a token" 401 "${post[@]}" -H "Authorization: ${big:0:8192}" --data-binary @"$WORK/ev.json" "$URL/webhooks/livekit"
 try "a 100 KB Authorization header" 431 "${post[@]}" -H "Authorization: $big" --data-binary @"$WORK/ev.json" "$URL/webhooks/livekit"
 try "wrong issuer" 401 "${post[@]}" -H "Authorization: $(jwt '{"alg":"HS256"}' "$(claims "$WORK/ev.json" APIother)")" --data-binary @"$WORK/ev.json" "$URL/webhooks/livekit"
 try "another key's secret" 401 "${post[@]}" -H "Authorization: $(jwt '{"alg":"HS256"}' "$(claims "$WORK/ev.json")" other-secret)" --data-binary @"$WORK/ev.json" "$URL/webhooks/livekit"
