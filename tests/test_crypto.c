@@ -102,25 +102,30 @@ END_TEST
 /* Strictness, against a plain oracle: a text of 1 to 3 characters decodes
  * exactly when all are in the URL alphabet, it is not 1 long, and the bits
  * past the last whole byte are zero; and what it decodes to encodes back to
- * it. Every such text over the alphabet and a few strangers. */
+ * it. Every last character, after every first one (1 and 2 long) or a few
+ * (3 long), from the alphabet and a few strangers. */
 START_TEST(base64_canonical)
 {
 	static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 	static const char chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_+/=.\x80";
-	const size_t nc = sizeof chars - 1;
+	static const char some[] = "AQgw_-9+=\x80";
 	char in[4], enc[8];
 	unsigned char out[8];
 	size_t tried = 0;
 	for (size_t len = 1; len <= 3; len++) {
-		size_t total = 1;
-		for (size_t i = 0; i < len; i++)
-			total *= nc;
+		const char *head = len < 3 ? chars : some;
+		size_t nh = strlen(head), nc = strlen(chars), total = nc;
+		for (size_t i = 1; i < len; i++)
+			total *= nh;
 		for (size_t x = 0; x < total; x++) {
 			size_t y = x;
 			int valid = len > 1;
 			unsigned last = 0;
-			for (size_t i = 0; i < len; i++, y /= nc) {
-				in[i] = chars[y % nc];
+			for (size_t i = 0; i < len; i++) {
+				const char *set = i + 1 == len ? chars : head;
+				size_t n = i + 1 == len ? nc : nh;
+				in[i] = set[y % n];
+				y /= n;
 				const char *p = strchr(alpha, in[i]);
 				if (!p)
 					valid = 0;
@@ -141,7 +146,7 @@ START_TEST(base64_canonical)
 			tried++;
 		}
 	}
-	ck_assert_uint_gt(tried, 300000);
+	ck_assert_uint_gt(tried, 8000);
 }
 END_TEST
 
