@@ -20,10 +20,14 @@ function setup(thread)
    table.insert(threads, thread)
 end
 
-local reqs, nreqs, i, wrapped
+local reqs, nreqs, i
+-- A global, not a local: done() reads it through thread:get(), which sees
+-- only a thread's globals.
+wrapped = 0
 
 function init(args)
-   reqs, nreqs, i, wrapped = {}, 0, 0, 0
+   reqs, nreqs, i = {}, 0, 0
+   wrapped = 0
    local k = 0
    for line in io.lines(pool_file) do
       if k % nthreads == tid then
