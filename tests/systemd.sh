@@ -102,6 +102,21 @@ if [ -s "$WORK/verify.log" ] && [ ! -s "$WORK/about.log" ]; then
 	sed 's/^/#   /' "$WORK/verify.log" | head -10
 fi
 
+# The unit a build of the other kind makes (Type=exec without libsystemd,
+# Type=notify with it) verifies as well.
+other=notify; [ "$type" = notify ] && other=exec
+sed "s/^Type=$type\$/Type=$other/" "$WORK/units/aftercall.service" >"$WORK/units/other.service"
+mv "$WORK/units/other.service" "$WORK/units/aftercall.service"
+(cd "$WORK/units" && SYSTEMD_LOG_COLOR=0 systemd-analyze verify --man=no ./aftercall.service) >"$WORK/other.log" 2>&1
+rc=$?
+if [ "$rc" -eq 0 ] && grep -qxF "Type=$other" "$WORK/units/aftercall.service" &&
+	! grep -q -e 'aftercall' -e "$WORK" "$WORK/other.log"; then
+	ok "the Type=$other unit of a build with$([ "$other" = exec ] && echo out) libsystemd verifies too"
+else
+	not_ok "the Type=$other unit verifies too (exit $rc)"
+	sed 's/^/    /' "$WORK/other.log" | head -5
+fi
+
 # And it does notice a mistake in it (the test is not blind).
 sed 's/^ProtectHome=yes/ProtectHome=sometimes/' "$WORK/units/aftercall.service" >"$WORK/units/bad.service"
 mv "$WORK/units/bad.service" "$WORK/units/aftercall.service"
