@@ -22,6 +22,7 @@
 
 #include <jansson.h>
 
+#include "clock.h"
 #include "dispatch.h"
 #include "log.h"
 #include "metrics.h"
@@ -97,13 +98,6 @@ struct dispatcher {
 	int64_t gauges_ms;	/* when the row-count gauges were last set */
 	unsigned rand_state;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- host services ------------------------------------------------------ */
 

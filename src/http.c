@@ -24,6 +24,7 @@
 
 #include <microhttpd.h>
 
+#include "clock.h"
 #include "crypto.h"
 #include "event.h"
 #include "http.h"
@@ -63,13 +64,6 @@ struct conn {
 	struct MHD_Connection *mc;
 	struct job job;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The methods a 405 answer lists: set just before refusing. */
 static __thread const char *allow_header;

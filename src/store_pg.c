@@ -29,11 +29,11 @@
 #include <string.h>
 
 #include <sys/random.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <libpq-fe.h>
 
+#include "clock.h"
 #include "store.h"
 
 /* Advisory lock keys, as SQL arguments: the two-int space, which does not
@@ -956,18 +956,11 @@ static int pg_outbox_update(struct store *s, const struct outbox_update *u)
 	return n < 0 ? -1 : n == 0;
 }
 
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The rows of hosts whose connection is gone, due now. */
 static int pg_outbox_requeue_inflight(struct store *s)
 {
 	struct params p = {0};
-	p_int(&p, wall_ms());
+	p_int(&p, now_ms());
 	p_int(&p, PS(s)->token);
 	return run_changes(PS(s), Q_OUTBOX_ORPHANS, &p) < 0 ? -1 : 0;
 }
@@ -977,7 +970,7 @@ static int pg_outbox_requeue_inflight(struct store *s)
 static int pg_outbox_next_due(struct store *s, int64_t *due_ms)
 {
 	struct pg_store *ps = PS(s);
-	int64_t now = wall_ms();
+	int64_t now = now_ms();
 	if (!ps->in_txn && now - ps->orphans_ms >= 1000) {
 		ps->orphans_ms = now;
 		pg_outbox_requeue_inflight(s);
@@ -1180,7 +1173,7 @@ struct store *store_pg_open(const char *url, int sync_full, int flags, char *err
 	ps->sync_full = sync_full;
 	uint64_t t;
 	if (getrandom(&t, sizeof t, 0) != (ssize_t)sizeof t)
-		t = (uint64_t)wall_ms() ^ ((uint64_t)getpid() << 32);
+		t = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32);
 	ps->token = (int64_t)(t >> 1);
 	/* Our defaults first: the URL's own settings, expanded from dbname,
 	 * come after them and win. Keepalives find a dead server or a broken

@@ -121,6 +121,7 @@ printf '{"event":"room_fin' >"$WORK/trunc"; signed "truncated JSON" 400 "$WORK/t
 { head -c 10000 /dev/zero | tr '\0' '['; head -c 10000 /dev/zero | tr '\0' ']'; } >"$WORK/deep"; signed "10,000 levels deep" 400 "$WORK/deep"
 printf '{"event":"room_finished","id":"\xff\xfe"}' >"$WORK/utf8"; signed "invalid UTF-8" 400 "$WORK/utf8"
 printf '{"event":"room_finished","event":"room_started","id":"EV_dup"}' >"$WORK/dupkey"; signed "duplicate keys" 400 "$WORK/dupkey"
+printf '{"event":"room_finished","id":"EV_n\\u0000ul"}' >"$WORK/nul"; signed "\\u0000 in a string" 400 "$WORK/nul"
 resp=$(curl -s "${post[@]}" -H "Authorization: $(sign "$WORK/dupkey")" --data-binary @"$WORK/dupkey" "$URL/webhooks/livekit")
 check "and its 400 says where and why" '{"error":"body is not valid JSON: line 1, column 26: duplicate object key"}' "$resp"
 printf '{"event":"room_finished","id":"EV_num","n":1e999999}' >"$WORK/hugenum"; signed "a huge number" 400 "$WORK/hugenum"
