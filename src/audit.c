@@ -9,19 +9,17 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "store.h"
 
-static void put_u64(EVP_MD_CTX *ctx, uint64_t v)
+static void put_u64(struct sha256_ctx *ctx, uint64_t v)
 {
 	unsigned char b[8];
 	for (int i = 7; i >= 0; i--, v >>= 8)
 		b[i] = (unsigned char)v;
-	EVP_DigestUpdate(ctx, b, 8);
+	sha256_update(ctx, b, 8);
 }
 
-static void put_field(EVP_MD_CTX *ctx, const char *s)
+static void put_field(struct sha256_ctx *ctx, const char *s)
 {
 	if (!s) {
 		put_u64(ctx, UINT64_MAX);
@@ -29,25 +27,23 @@ static void put_field(EVP_MD_CTX *ctx, const char *s)
 	}
 	size_t n = strlen(s);
 	put_u64(ctx, n);
-	EVP_DigestUpdate(ctx, s, n);
+	sha256_update(ctx, s, n);
 }
 
 void audit_hash(const unsigned char prev[SHA256_LEN], int64_t seq, const struct audit_rec *r,
 		unsigned char out[SHA256_LEN])
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned int len = SHA256_LEN;
-	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-	EVP_DigestUpdate(ctx, prev, SHA256_LEN);
-	put_u64(ctx, (uint64_t)seq);
-	put_u64(ctx, (uint64_t)r->ts_ms);
-	put_field(ctx, r->actor);
-	put_field(ctx, r->kind);
-	put_field(ctx, r->subject);
-	put_field(ctx, r->request_id);
-	put_field(ctx, r->detail);
-	EVP_DigestFinal_ex(ctx, out, &len);
-	EVP_MD_CTX_free(ctx);
+	struct sha256_ctx ctx;
+	sha256_init(&ctx);
+	sha256_update(&ctx, prev, SHA256_LEN);
+	put_u64(&ctx, (uint64_t)seq);
+	put_u64(&ctx, (uint64_t)r->ts_ms);
+	put_field(&ctx, r->actor);
+	put_field(&ctx, r->kind);
+	put_field(&ctx, r->subject);
+	put_field(&ctx, r->request_id);
+	put_field(&ctx, r->detail);
+	sha256_final(&ctx, out);
 }
 
 void audit_walk_init(struct audit_walk *w)

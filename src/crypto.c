@@ -1,38 +1,50 @@
 #include "autoconfig.h"
 
-#include <pthread.h>
+/* SHA256_Init() and friends: deprecated by OpenSSL 3 in favour of EVP, but
+ * still there, and they hash without the provider machinery. */
+#define OPENSSL_API_COMPAT 0x10100000L
+
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include "crypto.h"
 
-/* SHA-256, fetched from the provider once: OpenSSL 3's one-shot SHA256()
- * and HMAC() look the algorithm up again on every call, which cost more
- * than hashing a webhook's few hundred bytes. */
-static EVP_MD *md_fetched;
-static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+/* SHA-256 through OpenSSL's low-level functions, not EVP: the same
+ * assembly, but no lookup or context allocation per call, and no provider
+ * to load. Loading OpenSSL 3's default provider (what the first EVP call
+ * does) costs a process about 2 MiB of memory; a host that only verifies
+ * webhooks never needs it. */
+_Static_assert(sizeof(SHA256_CTX) <= sizeof(struct sha256_ctx) &&
+		       _Alignof(SHA256_CTX) <= _Alignof(struct sha256_ctx),
+	       "struct sha256_ctx holds a SHA256_CTX");
 
-static void md_fetch(void)
+void sha256_init(struct sha256_ctx *c)
 {
-	md_fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
+	SHA256_Init((SHA256_CTX *)c);
 }
 
-static const EVP_MD *md(void)
+void sha256_update(struct sha256_ctx *c, const void *data, size_t len)
 {
-	pthread_once(&md_once, md_fetch);
-	return md_fetched ? md_fetched : EVP_sha256();
+	SHA256_Update((SHA256_CTX *)c, data, len);
+}
+
+void sha256_final(struct sha256_ctx *c, unsigned char out[SHA256_LEN])
+{
+	SHA256_Final(out, (SHA256_CTX *)c);
 }
 
 void sha256(const void *data, size_t len, unsigned char out[SHA256_LEN])
 {
-	if (!EVP_Digest(data, len, out, NULL, md(), NULL))
-		memset(out, 0, SHA256_LEN); /* out of memory: matches nothing real */
+	SHA256_CTX c;
+	SHA256_Init(&c);
+	SHA256_Update(&c, data, len);
+	SHA256_Final(out, &c);
 }
 
-/* HMAC (RFC 2104) over the fetched digest: H(K ^ opad, H(K ^ ipad, msg)),
- * with a key longer than the 64-byte block hashed first. */
+/* HMAC (RFC 2104): H(K ^ opad, H(K ^ ipad, msg)), with a key longer than
+ * the 64-byte block hashed first. */
 void hmac_sha256(const void *key, size_t keylen, const void *msg, size_t msglen,
 		 unsigned char out[SHA256_LEN])
 {
@@ -42,21 +54,22 @@ void hmac_sha256(const void *key, size_t keylen, const void *msg, size_t msglen,
 		sha256(key, keylen, k);
 	else if (keylen)
 		memcpy(k, key, keylen);
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	int ok = c != NULL;
+	SHA256_CTX c;
 	for (int i = 0; i < BLOCK; i++)
 		pad[i] = k[i] ^ 0x36;
-	ok = ok && EVP_DigestInit_ex2(c, md(), NULL) && EVP_DigestUpdate(c, pad, BLOCK) &&
-	     EVP_DigestUpdate(c, msg, msglen) && EVP_DigestFinal_ex(c, inner, NULL);
+	SHA256_Init(&c);
+	SHA256_Update(&c, pad, BLOCK);
+	SHA256_Update(&c, msg, msglen);
+	SHA256_Final(inner, &c);
 	for (int i = 0; i < BLOCK; i++)
 		pad[i] = k[i] ^ 0x5c;
-	ok = ok && EVP_DigestInit_ex2(c, md(), NULL) && EVP_DigestUpdate(c, pad, BLOCK) &&
-	     EVP_DigestUpdate(c, inner, SHA256_LEN) && EVP_DigestFinal_ex(c, out, NULL);
-	EVP_MD_CTX_free(c);
+	SHA256_Init(&c);
+	SHA256_Update(&c, pad, BLOCK);
+	SHA256_Update(&c, inner, SHA256_LEN);
+	SHA256_Final(out, &c);
 	OPENSSL_cleanse(k, sizeof k);
 	OPENSSL_cleanse(pad, sizeof pad);
-	if (!ok)
-		memset(out, 0, SHA256_LEN);
+	OPENSSL_cleanse(&c, sizeof c);
 }
 
 int ct_equal(const void *a, const void *b, size_t len)

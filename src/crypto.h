@@ -7,6 +7,13 @@
 #define SHA256_LEN 32
 
 void sha256(const void *data, size_t len, unsigned char out[SHA256_LEN]);
+/* The same in parts. The state is OpenSSL's SHA256_CTX, kept opaque here. */
+struct sha256_ctx {
+	unsigned long long opaque[14];
+};
+void sha256_init(struct sha256_ctx *c);
+void sha256_update(struct sha256_ctx *c, const void *data, size_t len);
+void sha256_final(struct sha256_ctx *c, unsigned char out[SHA256_LEN]);
 void hmac_sha256(const void *key, size_t keylen, const void *msg, size_t msglen,
 		 unsigned char out[SHA256_LEN]);
 /* Constant-time comparison: 1 when equal. */
