@@ -6,6 +6,11 @@
  * sleeps in curl_multi_poll(); outbox_submit() wakes it. Results go back
  * through a callback; the dispatcher decides what they mean (done, retry
  * later, dead), because it owns the store.
+ *
+ * The multi handle is made for the first request, not at start: making it
+ * initialises libcurl and with it OpenSSL's TLS library, about 2.5 MiB that
+ * a host which has sent nothing yet (or never sends) need not carry. Until
+ * then the thread waits on a condition variable.
  */
 #include "autoconfig.h"
 
@@ -34,9 +39,11 @@ struct outbox {
 	struct outbox_conf conf;
 	void (*on_result)(void *ctx, struct send_res *r);
 	void *ctx;
-	CURLM *multi;
+	CURLM *multi; /* NULL until the first request; set under mu */
+	int init_curl; /* curl_global_init() falls to this thread */
 	pthread_t thread;
 	pthread_mutex_t mu;
+	pthread_cond_t cv; /* wakes the thread while multi is NULL */
 	struct send_req *inbox, **inbox_tail;
 	int stopping;
 	int64_t stop_deadline_ms;
@@ -249,17 +256,56 @@ static void finish_transfer(struct outbox *o, CURLMsg *m)
 	o->on_result(o->ctx, res);
 }
 
+/* Makes the multi handle, on the delivery thread. On failure the requests
+ * come back as network errors, to be retried like any other. */
+static int make_multi(struct outbox *o, struct send_req *todo)
+{
+	CURLM *m = NULL;
+	if (!o->init_curl || curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK)
+		m = curl_multi_init();
+	if (m) {
+		o->init_curl = 0;
+		curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)o->conf.concurrency);
+		pthread_mutex_lock(&o->mu);
+		o->multi = m;
+		pthread_mutex_unlock(&o->mu);
+		return 0;
+	}
+	log_fields(AC_LOG_ERROR, "outbox: cannot set up libcurl", LOG_END);
+	while (todo) {
+		struct send_req *next = todo->next;
+		struct send_res *res = calloc(1, sizeof *res);
+		if (res) {
+			res->id = todo->id;
+			res->retry_after = -1;
+			snprintf(res->error, sizeof res->error, "cannot set up libcurl");
+			o->on_result(o->ctx, res);
+		}
+		send_req_free(todo);
+		todo = next;
+	}
+	return -1;
+}
+
 static void *outbox_main(void *arg)
 {
 	struct outbox *o = arg;
 	for (;;) {
 		pthread_mutex_lock(&o->mu);
+		while (!o->multi && !o->inbox && !o->stopping)
+			pthread_cond_wait(&o->cv, &o->mu);
 		struct send_req *todo = o->inbox;
 		o->inbox = NULL;
 		o->inbox_tail = &o->inbox;
 		int stopping = o->stopping;
 		int64_t deadline = o->stop_deadline_ms;
 		pthread_mutex_unlock(&o->mu);
+		if (!o->multi) {
+			if (stopping && !todo)
+				break;
+			if (make_multi(o, todo))
+				continue;
+		}
 		while (todo) {
 			struct send_req *next = todo->next;
 			todo->next = NULL;
@@ -293,21 +339,35 @@ struct outbox *outbox_start(const struct outbox_conf *c,
 	o->on_result = on_result;
 	o->ctx = ctx;
 	o->inbox_tail = &o->inbox;
-	pthread_mutex_init(&o->mu, NULL);
-	o->multi = curl_multi_init();
-	if (!o->multi) {
+	/* A libcurl that cannot be initialised from any thread is initialised
+	 * here, before the thread exists. */
+	const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+	if (v->features & CURL_VERSION_THREADSAFE)
+		o->init_curl = 1;
+	else if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		snprintf(err, errlen, "cannot set up libcurl");
 		free(o);
 		return NULL;
 	}
-	curl_multi_setopt(o->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)c->concurrency);
+	pthread_mutex_init(&o->mu, NULL);
+	pthread_cond_init(&o->cv, NULL);
 	if (pthread_create(&o->thread, NULL, outbox_main, o)) {
 		snprintf(err, errlen, "cannot start the delivery thread");
-		curl_multi_cleanup(o->multi);
+		pthread_cond_destroy(&o->cv);
+		pthread_mutex_destroy(&o->mu);
 		free(o);
 		return NULL;
 	}
 	return o;
+}
+
+/* Wakes the thread, wherever it sleeps. Called with mu held. */
+static void wake_locked(struct outbox *o)
+{
+	if (o->multi)
+		curl_multi_wakeup(o->multi);
+	else
+		pthread_cond_signal(&o->cv);
 }
 
 void outbox_submit(struct outbox *o, struct send_req *r)
@@ -316,8 +376,8 @@ void outbox_submit(struct outbox *o, struct send_req *r)
 	pthread_mutex_lock(&o->mu);
 	*o->inbox_tail = r;
 	o->inbox_tail = &r->next;
+	wake_locked(o);
 	pthread_mutex_unlock(&o->mu);
-	curl_multi_wakeup(o->multi);
 }
 
 void outbox_stop(struct outbox *o, int grace_ms)
@@ -327,8 +387,8 @@ void outbox_stop(struct outbox *o, int grace_ms)
 	pthread_mutex_lock(&o->mu);
 	o->stopping = 1;
 	o->stop_deadline_ms = mono_ms() + grace_ms;
+	wake_locked(o);
 	pthread_mutex_unlock(&o->mu);
-	curl_multi_wakeup(o->multi);
 	pthread_join(o->thread, NULL);
 	/* Abandoned transfers: their rows stay in flight until a restart. */
 	for (struct transfer *t = o->active; t;) {
@@ -345,7 +405,9 @@ void outbox_stop(struct outbox *o, int grace_ms)
 		send_req_free(r);
 		r = next;
 	}
-	curl_multi_cleanup(o->multi);
+	if (o->multi)
+		curl_multi_cleanup(o->multi);
+	pthread_cond_destroy(&o->cv);
 	pthread_mutex_destroy(&o->mu);
 	free(o);
 }
