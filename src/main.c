@@ -6,16 +6,17 @@
 
 #include <errno.h>
 #include <getopt.h>
-#ifdef HAVE_LIBSYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
 #include <libgen.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -395,13 +396,43 @@ static void reload_templates(struct loaded *l)
 
 /* ---- serve -------------------------------------------------------------- */
 
-/* Readiness, reloads and stops, told to systemd under Type=notify (a no-op
- * without NOTIFY_SOCKET, or in a build without libsystemd). */
-#ifdef HAVE_LIBSYSTEMD
-#define notify_systemd(...) ((void)sd_notifyf(0, __VA_ARGS__))
-#else
-#define notify_systemd(...) ((void)0)
-#endif
+/* Readiness, reloads and stops, told to systemd under Type=notify by its
+ * protocol (sd_notify(3)): one datagram of VAR=value lines to the AF_UNIX
+ * socket $NOTIFY_SOCKET names, "@" standing for the abstract namespace.
+ * Nothing without NOTIFY_SOCKET. */
+__attribute__((format(printf, 1, 2))) static void notify_systemd(const char *fmt, ...)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	if (!path || !*path)
+		return;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	size_t n = strlen(path);
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int len = vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	const char *why = NULL;
+	if ((path[0] != '/' && path[0] != '@') || n >= sizeof sa.sun_path)
+		why = "NOTIFY_SOCKET is not an AF_UNIX socket path";
+	else if (len < 0 || (size_t)len >= sizeof msg)
+		why = "message too long";
+	if (!why) {
+		memcpy(sa.sun_path, path, n);
+		if (path[0] == '@')
+			sa.sun_path[0] = '\0';
+		int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		socklen_t salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+		if (fd < 0 || sendto(fd, msg, (size_t)len, MSG_NOSIGNAL, (struct sockaddr *)&sa,
+				     salen) != (ssize_t)len)
+			why = strerror(errno);
+		if (fd >= 0)
+			close(fd);
+	}
+	if (why)
+		log_fields(AC_LOG_WARN, "cannot notify systemd", "socket", path, "error", why,
+			   LOG_END);
+}
 
 static int cmd_serve(int argc, char **argv)
 {

@@ -46,10 +46,9 @@ else
 	not_ok "ExecStart runs \$bindir/aftercall serve -c /etc/aftercall/aftercall.yaml (got: $(grep '^ExecStart=' "$UNIT"))"
 fi
 
-# Type=notify when the build can tell systemd it is ready, else Type=exec.
-if grep -q '^#define HAVE_LIBSYSTEMD 1' "$TOP_BUILDDIR/autoconfig.h"; then type=notify; else type=exec; fi
-if grep -qxF "Type=$type" "$UNIT"; then ok "Type=$type, as the build's readiness notification"; else
-	not_ok "Type=$type, as the build's readiness notification (got: $(grep '^Type=' "$UNIT"))"; fi
+# Type=notify: serve tells systemd when it is ready (tests/integration/notify.sh).
+if grep -qxF "Type=notify" "$UNIT"; then ok "Type=notify"; else
+	not_ok "Type=notify (got: $(grep '^Type=' "$UNIT"))"; fi
 
 # Each directive the deployment relies on, exactly once and as given.
 while IFS= read -r line; do
@@ -100,21 +99,6 @@ fi
 if [ -s "$WORK/verify.log" ] && [ ! -s "$WORK/about.log" ]; then
 	echo "# systemd-analyze said about other units:"
 	sed 's/^/#   /' "$WORK/verify.log" | head -10
-fi
-
-# The unit a build of the other kind makes (Type=exec without libsystemd,
-# Type=notify with it) verifies as well.
-other=notify; [ "$type" = notify ] && other=exec
-sed "s/^Type=$type\$/Type=$other/" "$WORK/units/aftercall.service" >"$WORK/units/other.service"
-mv "$WORK/units/other.service" "$WORK/units/aftercall.service"
-(cd "$WORK/units" && SYSTEMD_LOG_COLOR=0 systemd-analyze verify --man=no ./aftercall.service) >"$WORK/other.log" 2>&1
-rc=$?
-if [ "$rc" -eq 0 ] && grep -qxF "Type=$other" "$WORK/units/aftercall.service" &&
-	! grep -q -e 'aftercall' -e "$WORK" "$WORK/other.log"; then
-	ok "the Type=$other unit of a build with$([ "$other" = exec ] && echo out) libsystemd verifies too"
-else
-	not_ok "the Type=$other unit verifies too (exit $rc)"
-	sed 's/^/    /' "$WORK/other.log" | head -5
 fi
 
 # And it does notice a mistake in it (the test is not blind).
