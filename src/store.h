@@ -179,6 +179,12 @@ struct store *store_open(const char *url, int sync_full, int flags, char *err, s
 
 struct store *store_sqlite_open(const char *path, int sync_full, int flags, char *err,
 				size_t errlen);
+/* SQLite checkpoints of a serving store: what the commit that left `pages`
+ * frames in the WAL does, while a background pass runs (busy) or after one
+ * left `done` frames checkpointed. Exposed for the tests. */
+enum { CKPT_PAGES = 1000, CKPT_FORCE_PAGES = 4000, CKPT_REMAINDER = 256 };
+enum { CKPT_NONE, CKPT_BACKGROUND, CKPT_HERE };
+int ckpt_decide(int pages, int busy, int done);
 struct store *store_pg_open(const char *url, int sync_full, int flags, char *err, size_t errlen);
 
 /* PostgreSQL: a claimed outbox row belongs to its host this long; after it,

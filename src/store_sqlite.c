@@ -6,6 +6,7 @@
  * commit is fsynced before the dispatcher answers anyone, so a 2xx survives
  * power loss; "normal" survives a crash of the process but not of the
  * machine. Group commit in the dispatcher makes one fsync serve a batch.
+ * A serving store checkpoints in the background (see "checkpoints").
  */
 #include "autoconfig.h"
 
@@ -17,8 +18,10 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <pthread.h>
 #include <sqlite3.h>
 
+#include "log.h"
 #include "store.h"
 
 /* Step N takes a store from schema N-1 to N; step 1 creates it. */
@@ -167,12 +170,153 @@ static const char *const sql[Q_COUNT] = {
 			    " notify = 1 WHERE id = ?1 AND state = 'pending'",
 };
 
+/* The background checkpointer of a serving store (see ckpt_decide). */
+struct ckpt {
+	char *path;
+	int sync_full;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int started, want, stop;
+	int busy;   /* a pass was asked for and has not ended */
+	int done;   /* frames the last pass left checkpointed */
+	int failed; /* no second connection: the writer checkpoints */
+};
+
 struct sqlite_store {
 	struct store base;
 	sqlite3 *db;
 	sqlite3_stmt *q[Q_COUNT];
 	int lock_fd;
+	struct ckpt *ck; /* serving stores only */
 };
+
+/* ---- checkpoints ---------------------------------------------------------
+ *
+ * A checkpoint copies the pages the WAL holds into the database file and
+ * syncs both; SQLite runs one inside the commit that takes the WAL past
+ * 1,000 pages, so the dispatcher (and every request waiting on it) stood
+ * still for a 4 MiB write and two more fsyncs. A serving store instead
+ * hands that copy to a thread with a connection of its own (a PASSIVE
+ * checkpoint, which never blocks the writer), and the writer finishes the
+ * short remainder itself, so that its next transaction can start the WAL
+ * over from the beginning; past CKPT_FORCE_PAGES it checkpoints whatever
+ * the background is doing, which bounds the WAL. */
+
+int ckpt_decide(int pages, int busy, int done)
+{
+	if (pages < CKPT_PAGES)
+		return CKPT_NONE;
+	if (pages >= CKPT_FORCE_PAGES)
+		return CKPT_HERE;
+	if (busy)
+		return CKPT_NONE;
+	return pages - done < CKPT_REMAINDER ? CKPT_HERE : CKPT_BACKGROUND;
+}
+
+static void *ckpt_main(void *arg)
+{
+	struct ckpt *ck = arg;
+	sqlite3 *db = NULL;
+	for (;;) {
+		pthread_mutex_lock(&ck->mu);
+		while (!ck->want && !ck->stop)
+			pthread_cond_wait(&ck->cv, &ck->mu);
+		int stop = ck->stop;
+		ck->want = 0;
+		pthread_mutex_unlock(&ck->mu);
+		if (stop)
+			break;
+		int failed = 0, log = 0, done = 0;
+		if (!db) {
+			if (sqlite3_open_v2(ck->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+					    NULL) != SQLITE_OK ||
+			    sqlite3_exec(db,
+					 ck->sync_full ? "PRAGMA synchronous=FULL; PRAGMA cache_size=16"
+						       : "PRAGMA synchronous=NORMAL; PRAGMA cache_size=16",
+					 NULL, NULL, NULL) != SQLITE_OK) {
+				log_fields(AC_LOG_WARN,
+					   "store: no connection for background checkpoints; "
+					   "checkpointing on commit",
+					   "error", db ? sqlite3_errmsg(db) : "out of memory", LOG_END);
+				sqlite3_close(db);
+				db = NULL;
+				failed = 1;
+			}
+		}
+		if (db && sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE, &log,
+						    &done) != SQLITE_OK)
+			done = 0;
+		pthread_mutex_lock(&ck->mu);
+		ck->busy = 0;
+		ck->done = done;
+		ck->failed = failed;
+		pthread_mutex_unlock(&ck->mu);
+		if (failed)
+			break;
+	}
+	sqlite3_close(db);
+	return NULL;
+}
+
+/* Called by SQLite after each commit, on the writer's thread. */
+static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct ckpt *ck = arg;
+	if (pages < CKPT_PAGES)
+		return SQLITE_OK;
+	pthread_mutex_lock(&ck->mu);
+	int act = ck->failed ? CKPT_HERE : ckpt_decide(pages, ck->busy, ck->done);
+	if (act == CKPT_BACKGROUND) {
+		if (!ck->started && pthread_create(&ck->thread, NULL, ckpt_main, ck) == 0)
+			ck->started = 1;
+		if (ck->started) {
+			ck->want = ck->busy = 1;
+			pthread_cond_signal(&ck->cv);
+		} else {
+			act = CKPT_HERE;
+		}
+	}
+	pthread_mutex_unlock(&ck->mu);
+	if (act == CKPT_HERE &&
+	    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) == SQLITE_OK) {
+		pthread_mutex_lock(&ck->mu);
+		ck->done = 0;
+		pthread_mutex_unlock(&ck->mu);
+	}
+	return SQLITE_OK;
+}
+
+static struct ckpt *ckpt_new(sqlite3 *db, const char *path, int sync_full)
+{
+	struct ckpt *ck = calloc(1, sizeof *ck);
+	if (!ck || !(ck->path = strdup(path))) {
+		free(ck);
+		return NULL;
+	}
+	ck->sync_full = sync_full;
+	pthread_mutex_init(&ck->mu, NULL);
+	pthread_cond_init(&ck->cv, NULL);
+	sqlite3_wal_hook(db, ckpt_hook, ck); /* replaces SQLite's own checkpoints */
+	return ck;
+}
+
+static void ckpt_free(struct ckpt *ck)
+{
+	if (!ck)
+		return;
+	if (ck->started) {
+		pthread_mutex_lock(&ck->mu);
+		ck->stop = 1;
+		pthread_cond_signal(&ck->cv);
+		pthread_mutex_unlock(&ck->mu);
+		pthread_join(ck->thread, NULL);
+	}
+	pthread_mutex_destroy(&ck->mu);
+	pthread_cond_destroy(&ck->cv);
+	free(ck->path);
+	free(ck);
+}
 
 #define DB(s) (((struct sqlite_store *)(s))->db)
 
@@ -196,6 +340,7 @@ static int exec1(struct store *s, int which)
 static void sq_close(struct store *s)
 {
 	struct sqlite_store *ss = (struct sqlite_store *)s;
+	ckpt_free(ss->ck);
 	for (int i = 0; i < Q_COUNT; i++)
 		sqlite3_finalize(ss->q[i]);
 	sqlite3_close(ss->db);
@@ -892,6 +1037,9 @@ struct store *store_sqlite_open(const char *path, int sync_full, int flags, char
 	if (ver == 0 &&
 	    sq_migrate(&ss->base, STORE_SCHEMA_VERSION, NULL, NULL, err, errlen) < 0)
 		goto fail;
+	/* Without a second connection the writer checkpoints as SQLite would. */
+	if (flags & STORE_SERVE)
+		ss->ck = ckpt_new(ss->db, path, sync_full);
 	for (int i = 0; i < Q_COUNT; i++) {
 		if (sqlite3_prepare_v3(ss->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &ss->q[i],
 				       NULL) != SQLITE_OK) {

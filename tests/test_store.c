@@ -5,10 +5,12 @@
  * open two handles on it.
  */
 #include <check.h>
+#include <dirent.h>
 #include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -552,6 +554,90 @@ START_TEST(pg_password_hidden)
 }
 END_TEST
 
+
+START_TEST(checkpoint_policy)
+{
+	/* pages, busy, done -> what the committing writer does */
+	static const int cases[][4] = {
+		{CKPT_PAGES - 1, 0, 0, CKPT_NONE},
+		{CKPT_PAGES, 0, 0, CKPT_BACKGROUND},
+		{CKPT_PAGES + 500, 1, 0, CKPT_NONE},	  /* a pass is running */
+		{CKPT_PAGES + 500, 0, CKPT_PAGES + 400, CKPT_HERE}, /* a short rest */
+		{CKPT_PAGES + 500, 0, CKPT_PAGES, CKPT_BACKGROUND},
+		{CKPT_FORCE_PAGES, 1, 0, CKPT_HERE}, /* the bound */
+		{CKPT_FORCE_PAGES + 9, 0, 0, CKPT_HERE},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		ck_assert_msg(ckpt_decide(cases[i][0], cases[i][1], cases[i][2]) == cases[i][3],
+			      "case %zu: pages %d busy %d done %d", i, cases[i][0], cases[i][1],
+			      cases[i][2]);
+}
+END_TEST
+
+static int threads_now(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	ck_assert_ptr_nonnull(d);
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static long long file_size(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? (long long)st.st_size : 0;
+}
+
+/* A serving SQLite store checkpoints on a thread of its own once the WAL
+ * passes CKPT_PAGES, and the WAL stays bounded while the writer goes on. */
+START_TEST(sqlite_checkpoints_in_background)
+{
+	struct store *s = open_store(STORE_SERVE);
+	int before = threads_now();
+	char wal[4300], body[3000], id[32];
+	snprintf(wal, sizeof wal, "%s-wal", file);
+	memset(body, 'x', sizeof body);
+	const long long frame = 24 + 4096, bound = 32 + (CKPT_FORCE_PAGES + 200) * frame;
+	long long most = 0;
+	int n = 0, crossed = 0;
+	for (int batch = 0; batch < 60; batch++) {
+		ck_assert_int_eq(store_begin(s), 0);
+		for (int i = 0; i < 100; i++, n++) {
+			snprintf(id, sizeof id, "EV_%d", n);
+			ck_assert_int_eq(store_journal_add(s, id, "/r", "t", body, sizeof body, 1, "q"),
+					 1);
+		}
+		ck_assert_int_eq(store_commit(s), 0);
+		long long size = file_size(wal);
+		most = size > most ? size : most;
+		ck_assert_msg(size <= bound, "WAL of %lld bytes after batch %d", size, batch);
+		if (!crossed && size < (CKPT_PAGES - 200) * frame)
+			ck_assert_int_eq(threads_now(), before); /* no checkpoint yet */
+		crossed |= size >= CKPT_PAGES * frame;
+	}
+	ck_assert_msg(crossed, "the WAL never reached %d pages (%lld bytes)", CKPT_PAGES, most);
+	ck_assert_int_eq(threads_now(), before + 1);
+	ck_assert_int_eq(store_journal_find(s, "EV_0", NULL, NULL), 1);
+	ck_assert_int_eq(store_journal_find(s, "EV_5999", NULL, NULL), 1);
+	store_close(s);
+	ck_assert_int_eq(threads_now(), before);
+	/* Closed: everything is in the database file. */
+	sqlite3 *db;
+	ck_assert_int_eq(sqlite3_open(file, &db), SQLITE_OK);
+	sqlite3_stmt *st;
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM journal", -1, &st, NULL),
+			 SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	ck_assert_int_eq(sqlite3_column_int(st, 0), 6000);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("store");
@@ -566,6 +652,8 @@ int main(void)
 	tcase_add_test(tc, second_server_refused);
 	tcase_add_test(tc, bad_url);
 	tcase_add_test(tc, pg_password_hidden);
+	tcase_add_test(tc, checkpoint_policy);
+	tcase_add_test(tc, sqlite_checkpoints_in_background);
 	suite_add_tcase(s, tc);
 	if (getenv("AFTERCALL_TEST_PG") && *getenv("AFTERCALL_TEST_PG")) {
 		tc = tcase_create("postgres");
