@@ -67,6 +67,9 @@ node bench/lk_pool.cjs $((WARMUP * 60000 + 1000)) "$KEY" "$SECRET" "$SAMPLE" "EV
 for p in pool warm; do
 	awk -v w="$WORK" -v p="$p" '{ print > (w "/" p "." (NR % 3) ".txt") }' "$WORK/$p.txt" 2>/dev/null || true
 done
+# Several hundred MB were just written: have them on disk before timing, so
+# that their writeback does not compete with the stores' fsyncs.
+sync
 
 # bench_wrk NAME PORT POOL SECONDS [THREADS CONNECTIONS]: one wrk run; its
 # output goes to $WORK/NAME.wrk, its RESULT line to stdout.

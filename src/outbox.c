@@ -175,6 +175,21 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 
 /* ---- the thread --------------------------------------------------------- */
 
+/* Reports an attempt that could not start as a network error (retried
+ * like one) and frees the request; res may be NULL. */
+static void give_up(struct outbox *o, struct send_req *req, struct send_res *res, const char *why)
+{
+	if (!res)
+		res = calloc(1, sizeof *res);
+	if (res) {
+		res->id = req->id;
+		res->retry_after = -1;
+		snprintf(res->error, sizeof res->error, "%s", why);
+		o->on_result(o->ctx, res);
+	}
+	send_req_free(req);
+}
+
 static void start_transfer(struct outbox *o, struct send_req *req)
 {
 	struct transfer *t = calloc(1, sizeof *t);
@@ -183,13 +198,7 @@ static void start_transfer(struct outbox *o, struct send_req *req)
 	if (!t || !res || !e) {
 		free(t);
 		curl_easy_cleanup(e);
-		if (res) {
-			res->id = req->id;
-			res->retry_after = -1;
-			snprintf(res->error, sizeof res->error, "out of memory");
-			o->on_result(o->ctx, res);
-		}
-		send_req_free(req);
+		give_up(o, req, res, "out of memory");
 		return;
 	}
 	res->id = req->id;
@@ -274,14 +283,7 @@ static int make_multi(struct outbox *o, struct send_req *todo)
 	log_fields(AC_LOG_ERROR, "outbox: cannot set up libcurl", LOG_END);
 	while (todo) {
 		struct send_req *next = todo->next;
-		struct send_res *res = calloc(1, sizeof *res);
-		if (res) {
-			res->id = todo->id;
-			res->retry_after = -1;
-			snprintf(res->error, sizeof res->error, "cannot set up libcurl");
-			o->on_result(o->ctx, res);
-		}
-		send_req_free(todo);
+		give_up(o, todo, NULL, "cannot set up libcurl");
 		todo = next;
 	}
 	return -1;
