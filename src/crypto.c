@@ -16,9 +16,8 @@
  * to load. Loading OpenSSL 3's default provider (what the first EVP call
  * does) costs a process about 2 MiB of memory; a host that only verifies
  * webhooks never needs it. */
-_Static_assert(sizeof(SHA256_CTX) <= sizeof(struct sha256_ctx) &&
-		       _Alignof(SHA256_CTX) <= _Alignof(struct sha256_ctx),
-	       "struct sha256_ctx holds a SHA256_CTX");
+_Static_assert(sizeof(SHA256_CTX) <= sizeof(struct sha256_ctx), "sha256_ctx is too small");
+_Static_assert(_Alignof(SHA256_CTX) <= _Alignof(struct sha256_ctx), "sha256_ctx is misaligned");
 
 void sha256_init(struct sha256_ctx *c)
 {
