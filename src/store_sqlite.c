@@ -176,7 +176,8 @@ struct ckpt {
 	int sync_full;
 	pthread_t thread;
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	pthread_cond_t cv;   /* wakes the thread */
+	pthread_cond_t idle; /* a pass has ended */
 	int started, want, stop;
 	int busy;   /* a pass was asked for and has not ended */
 	int done;   /* frames the last pass left checkpointed */
@@ -200,8 +201,9 @@ struct sqlite_store {
  * hands that copy to a thread with a connection of its own (a PASSIVE
  * checkpoint, which never blocks the writer), and the writer finishes the
  * short remainder itself, so that its next transaction can start the WAL
- * over from the beginning; past CKPT_FORCE_PAGES it checkpoints whatever
- * the background is doing, which bounds the WAL. */
+ * over from the beginning; at CKPT_FORCE_PAGES (the background falling
+ * behind) it waits for the pass in progress and checkpoints the rest
+ * itself, which bounds the WAL. */
 
 int ckpt_decide(int pages, int busy, int done)
 {
@@ -251,6 +253,7 @@ static void *ckpt_main(void *arg)
 		ck->busy = 0;
 		ck->done = done;
 		ck->failed = failed;
+		pthread_cond_broadcast(&ck->idle);
 		pthread_mutex_unlock(&ck->mu);
 		if (failed)
 			break;
@@ -277,6 +280,10 @@ static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int pages)
 			act = CKPT_HERE;
 		}
 	}
+	/* At the bound, wait for a pass in progress to end: a checkpoint
+	 * cannot run beside another, and the WAL must not grow on. */
+	while (act == CKPT_HERE && ck->busy)
+		pthread_cond_wait(&ck->idle, &ck->mu);
 	pthread_mutex_unlock(&ck->mu);
 	if (act == CKPT_HERE &&
 	    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) == SQLITE_OK) {
@@ -297,6 +304,7 @@ static struct ckpt *ckpt_new(sqlite3 *db, const char *path, int sync_full)
 	ck->sync_full = sync_full;
 	pthread_mutex_init(&ck->mu, NULL);
 	pthread_cond_init(&ck->cv, NULL);
+	pthread_cond_init(&ck->idle, NULL);
 	sqlite3_wal_hook(db, ckpt_hook, ck); /* replaces SQLite's own checkpoints */
 	return ck;
 }
@@ -314,6 +322,7 @@ static void ckpt_free(struct ckpt *ck)
 	}
 	pthread_mutex_destroy(&ck->mu);
 	pthread_cond_destroy(&ck->cv);
+	pthread_cond_destroy(&ck->idle);
 	free(ck->path);
 	free(ck);
 }
