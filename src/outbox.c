@@ -8,7 +8,7 @@
  * later, dead), because it owns the store.
  *
  * The multi handle is made for the first request, not at start: making it
- * initialises libcurl and with it OpenSSL's TLS library, about 2.5 MiB that
+ * initialises libcurl and with it OpenSSL's TLS library, about 1.8 MiB that
  * a host which has sent nothing yet (or never sends) need not carry. Until
  * then the thread waits on a condition variable.
  */
