@@ -20,7 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 
 #include "config.h"
@@ -1367,10 +1366,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	argv[1] = argv[0];
-	/* serve initialises libcurl when it first sends (src/outbox.c). */
 	if (!strcmp(cmd, "serve"))
 		return cmd_serve(argc - 1, argv + 1);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (!strcmp(cmd, "check"))
 		return cmd_check(argc - 1, argv + 1);
 	if (!strcmp(cmd, "sign"))

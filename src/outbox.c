@@ -7,10 +7,10 @@
  * through a callback; the dispatcher decides what they mean (done, retry
  * later, dead), because it owns the store.
  *
- * The multi handle is made for the first request, not at start: making it
- * initialises libcurl and with it OpenSSL's TLS library, about 1.8 MiB that
- * a host which has sent nothing yet (or never sends) need not carry. Until
- * then the thread waits on a condition variable.
+ * libcurl is loaded and the multi handle made for the first request, not
+ * at start (src/libcurl.h says why). Until then the thread waits on a
+ * condition variable. The dispatcher's side (send_req_new, outbox_submit)
+ * never calls libcurl.
  */
 #include "autoconfig.h"
 
@@ -22,16 +22,18 @@
 #include <strings.h>
 #include <time.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 
+#include "libcurl.h"
 #include "log.h"
 #include "outbox.h"
 
 struct transfer {
+	struct outbox *o;
 	struct send_req *req;
 	struct send_res *res;
 	CURL *easy;
+	struct curl_slist *headers;
 	struct transfer *next; /* the list of active transfers */
 };
 
@@ -39,8 +41,8 @@ struct outbox {
 	struct outbox_conf conf;
 	void (*on_result)(void *ctx, struct send_res *r);
 	void *ctx;
-	CURLM *multi; /* NULL until the first request; set under mu */
-	int init_curl; /* curl_global_init() falls to this thread */
+	const struct libcurl *C; /* NULL until the first request */
+	CURLM *multi;		 /* likewise; set under mu */
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv; /* wakes the thread while multi is NULL */
@@ -66,7 +68,10 @@ void send_req_free(struct send_req *r)
 		return;
 	free(r->method);
 	free(r->url);
-	curl_slist_free_all(r->headers);
+	if (r->headers)
+		for (char **h = r->headers; *h; h++)
+			free(*h);
+	free(r->headers);
 	free(r->body);
 	free(r);
 }
@@ -102,23 +107,33 @@ struct send_req *send_req_new(int64_t id, const char *method, const char *url,
 	r->body[len] = '\0';
 	r->body_len = len;
 	json_t *h = json_loads(headers_json ? headers_json : "[]", 0, NULL);
-	size_t i;
-	json_t *v;
 	if (!json_is_array(h)) {
 		snprintf(err, errlen, "headers are not a JSON array");
 		json_decref(h);
 		send_req_free(r);
 		return NULL;
 	}
+	/* The strings, then "Expect:" (no 100-continue round trip before a
+	 * body), then NULL. */
+	size_t n = 0, i;
+	json_t *v;
+	r->headers = calloc(json_array_size(h) + 2, sizeof *r->headers);
+	if (!r->headers)
+		goto oom;
 	json_array_foreach(h, i, v)
 	{
-		if (json_is_string(v))
-			r->headers = curl_slist_append(r->headers, json_string_value(v));
+		if (json_is_string(v) && !(r->headers[n++] = strdup(json_string_value(v))))
+			goto oom;
 	}
+	if (!(r->headers[n] = strdup("Expect:")))
+		goto oom;
 	json_decref(h);
-	/* No "Expect: 100-continue" round trip before a body. */
-	r->headers = curl_slist_append(r->headers, "Expect:");
 	return r;
+oom:
+	snprintf(err, errlen, "out of memory");
+	json_decref(h);
+	send_req_free(r);
+	return NULL;
 }
 
 /* ---- curl callbacks ----------------------------------------------------- */
@@ -143,7 +158,8 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 /* Retry-After: delta-seconds or an HTTP date. */
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
-	struct send_res *res = ud;
+	struct transfer *t = ud;
+	struct send_res *res = t->res;
 	size_t len = size * n;
 	static const char name[] = "retry-after:";
 	if ((len == 2 && p[0] == '\r' && p[1] == '\n') || (len == 1 && p[0] == '\n'))
@@ -163,7 +179,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 		if (*s >= '0' && *s <= '9') {
 			res->retry_after = strtol(s, NULL, 10);
 		} else {
-			time_t when = curl_getdate(s, NULL);
+			time_t when = t->o->C->getdate(s, NULL);
 			if (when > 0) {
 				long d = (long)(when - time(NULL));
 				res->retry_after = d > 0 ? d : 0;
@@ -190,41 +206,60 @@ static void give_up(struct outbox *o, struct send_req *req, struct send_res *res
 	send_req_free(req);
 }
 
+static void free_transfer(const struct libcurl *C, struct transfer *t)
+{
+	C->easy_cleanup(t->easy);
+	C->slist_free_all(t->headers);
+	send_req_free(t->req);
+	free(t);
+}
+
 static void start_transfer(struct outbox *o, struct send_req *req)
 {
+	const struct libcurl *C = o->C;
 	struct transfer *t = calloc(1, sizeof *t);
 	struct send_res *res = calloc(1, sizeof *res);
-	CURL *e = curl_easy_init();
-	if (!t || !res || !e) {
+	CURL *e = C->easy_init();
+	int oom = !t || !res || !e;
+	for (char **h = req->headers; !oom && *h; h++) {
+		struct curl_slist *l = C->slist_append(t->headers, *h);
+		oom = !l;
+		if (l)
+			t->headers = l;
+	}
+	if (oom) {
+		if (t)
+			C->slist_free_all(t->headers);
 		free(t);
-		curl_easy_cleanup(e);
+		C->easy_cleanup(e);
 		give_up(o, req, res, "out of memory");
 		return;
 	}
 	res->id = req->id;
 	res->retry_after = -1;
+	t->o = o;
 	t->req = req;
 	t->res = res;
 	t->easy = e;
-	curl_easy_setopt(e, CURLOPT_URL, req->url);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)o->conf.connect_timeout * 1000);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->conf.timeout * 1000);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, res);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, res);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+	C->easy_setopt(e, CURLOPT_URL, req->url);
+	C->easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	C->easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	C->easy_setopt(e, CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
+	C->easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+	C->easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)o->conf.connect_timeout * 1000);
+	C->easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->conf.timeout * 1000);
+	C->easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	C->easy_setopt(e, CURLOPT_WRITEDATA, res);
+	C->easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	C->easy_setopt(e, CURLOPT_HEADERDATA, t);
+	C->easy_setopt(e, CURLOPT_PRIVATE, t);
 	if (strcmp(req->method, "GET") != 0 || req->body_len) {
-		curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
-		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+		C->easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
+		C->easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
 	}
 	if (strcmp(req->method, "POST") != 0)
-		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
-	curl_multi_add_handle(o->multi, e);
+		C->easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
+	C->multi_add_handle(o->multi, e);
 	t->next = o->active;
 	o->active = t;
 	o->running++;
@@ -232,10 +267,11 @@ static void start_transfer(struct outbox *o, struct send_req *req)
 
 static void finish_transfer(struct outbox *o, CURLMsg *m)
 {
+	const struct libcurl *C = o->C;
 	struct transfer *t = NULL;
-	curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+	C->easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
 	struct send_res *res = t->res;
-	curl_easy_getinfo(m->easy_handle, CURLINFO_TOTAL_TIME, &res->seconds);
+	C->easy_getinfo(m->easy_handle, CURLINFO_TOTAL_TIME, &res->seconds);
 	if (m->data.result == CURLE_OK && !res->headers_done) {
 		/* libcurl can report success for an answer whose connection died
 		 * in the middle of its headers. The receiver may well have acted
@@ -245,45 +281,44 @@ static void finish_transfer(struct outbox *o, CURLMsg *m)
 			 "connection closed in the middle of the answer");
 	} else if (m->data.result == CURLE_OK) {
 		long code = 0;
-		curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &code);
+		C->easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &code);
 		res->status = (int)code;
 	} else {
 		res->status = 0;
-		snprintf(res->error, sizeof res->error, "%s", curl_easy_strerror(m->data.result));
+		snprintf(res->error, sizeof res->error, "%s", C->easy_strerror(m->data.result));
 	}
-	curl_multi_remove_handle(o->multi, m->easy_handle);
-	curl_easy_cleanup(m->easy_handle);
+	C->multi_remove_handle(o->multi, t->easy);
 	for (struct transfer **pp = &o->active; *pp; pp = &(*pp)->next) {
 		if (*pp == t) {
 			*pp = t->next;
 			break;
 		}
 	}
-	send_req_free(t->req);
-	free(t);
+	free_transfer(C, t);
 	o->running--;
 	o->on_result(o->ctx, res);
 }
 
-/* Makes the multi handle, on the delivery thread. On failure the requests
- * come back as network errors, to be retried like any other. */
+/* Loads libcurl and makes the multi handle, on the delivery thread. On
+ * failure the requests come back as network errors, to be retried like any
+ * other (and the next request tries again). */
 static int make_multi(struct outbox *o, struct send_req *todo)
 {
-	CURLM *m = NULL;
-	if (!o->init_curl || curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK)
-		m = curl_multi_init();
+	char why[256] = "cannot set up libcurl";
+	const struct libcurl *C = libcurl_get(why, sizeof why);
+	CURLM *m = C ? C->multi_init() : NULL;
 	if (m) {
-		o->init_curl = 0;
-		curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)o->conf.concurrency);
+		C->multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)o->conf.concurrency);
 		pthread_mutex_lock(&o->mu);
+		o->C = C;
 		o->multi = m;
 		pthread_mutex_unlock(&o->mu);
 		return 0;
 	}
-	log_fields(AC_LOG_ERROR, "outbox: cannot set up libcurl", LOG_END);
+	log_fields(AC_LOG_ERROR, "outbox: cannot send", "error", why, LOG_END);
 	while (todo) {
 		struct send_req *next = todo->next;
-		give_up(o, todo, NULL, "cannot set up libcurl");
+		give_up(o, todo, NULL, why);
 		todo = next;
 	}
 	return -1;
@@ -317,13 +352,13 @@ static void *outbox_main(void *arg)
 		if (stopping && (o->running == 0 || mono_ms() >= deadline))
 			break;
 		int still = 0;
-		curl_multi_perform(o->multi, &still);
+		o->C->multi_perform(o->multi, &still);
 		CURLMsg *m;
 		int left;
-		while ((m = curl_multi_info_read(o->multi, &left)))
+		while ((m = o->C->multi_info_read(o->multi, &left)))
 			if (m->msg == CURLMSG_DONE)
 				finish_transfer(o, m);
-		curl_multi_poll(o->multi, NULL, 0, stopping ? 50 : 1000, NULL);
+		o->C->multi_poll(o->multi, NULL, 0, stopping ? 50 : 1000, NULL);
 	}
 	return NULL;
 }
@@ -341,16 +376,6 @@ struct outbox *outbox_start(const struct outbox_conf *c,
 	o->on_result = on_result;
 	o->ctx = ctx;
 	o->inbox_tail = &o->inbox;
-	/* A libcurl that cannot be initialised from any thread is initialised
-	 * here, before the thread exists. */
-	const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
-	if (v->features & CURL_VERSION_THREADSAFE)
-		o->init_curl = 1;
-	else if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		snprintf(err, errlen, "cannot set up libcurl");
-		free(o);
-		return NULL;
-	}
 	pthread_mutex_init(&o->mu, NULL);
 	pthread_cond_init(&o->cv, NULL);
 	if (pthread_create(&o->thread, NULL, outbox_main, o)) {
@@ -367,7 +392,7 @@ struct outbox *outbox_start(const struct outbox_conf *c,
 static void wake_locked(struct outbox *o)
 {
 	if (o->multi)
-		curl_multi_wakeup(o->multi);
+		o->C->multi_wakeup(o->multi);
 	else
 		pthread_cond_signal(&o->cv);
 }
@@ -395,11 +420,9 @@ void outbox_stop(struct outbox *o, int grace_ms)
 	/* Abandoned transfers: their rows stay in flight until a restart. */
 	for (struct transfer *t = o->active; t;) {
 		struct transfer *next = t->next;
-		curl_multi_remove_handle(o->multi, t->easy);
-		curl_easy_cleanup(t->easy);
-		send_req_free(t->req);
+		o->C->multi_remove_handle(o->multi, t->easy);
 		send_res_free(t->res);
-		free(t);
+		free_transfer(o->C, t);
 		t = next;
 	}
 	for (struct send_req *r = o->inbox; r;) {
@@ -408,7 +431,7 @@ void outbox_stop(struct outbox *o, int grace_ms)
 		r = next;
 	}
 	if (o->multi)
-		curl_multi_cleanup(o->multi);
+		o->C->multi_cleanup(o->multi);
 	pthread_cond_destroy(&o->cv);
 	pthread_mutex_destroy(&o->mu);
 	free(o);

@@ -19,7 +19,7 @@ struct send_req {
 	int64_t id;
 	char *method;
 	char *url;
-	struct curl_slist *headers;
+	char **headers; /* "Name: value" strings, NULL-terminated */
 	char *body;
 	size_t body_len;
 	struct send_req *next;

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 
 #include "api.h"
@@ -52,7 +51,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s API_URL KEY MAILBOX_ID\n", argv[0]);
 		return 2;
 	}
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	struct mm_client c = {.api_url = argv[1], .key = argv[2], .timeout = 10};
 	const char *mbx = argv[3];
 	char err[256], *path, *body;
@@ -150,7 +148,6 @@ int main(int argc, char **argv)
 	json_decref(cancelled);
 	json_decref(second);
 	json_decref(decided);
-	curl_global_cleanup();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

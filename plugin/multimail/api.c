@@ -8,9 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 
 #include "api.h"
@@ -284,87 +282,4 @@ void mm_explain(int status, const char *body, long retry_after, char *out, size_
 			snprintf(out, outlen, "MultiMail answered %d%s", status, said);
 	}
 	json_decref(j);
-}
-
-/* ---- blocking calls (the command line) --------------------------------- */
-
-static size_t on_data(char *p, size_t size, size_t n, void *ud)
-{
-	struct mm_answer *a = ud;
-	size_t len = size * n;
-	if (a->len + len > 4 * 1024 * 1024)
-		return 0;
-	char *b = realloc(a->body, a->len + len + 1);
-	if (!b)
-		return 0;
-	memcpy(b + a->len, p, len);
-	a->body = b;
-	a->len += len;
-	b[a->len] = '\0';
-	return len;
-}
-
-static size_t on_hdr(char *p, size_t size, size_t n, void *ud)
-{
-	struct mm_answer *a = ud;
-	size_t len = size * n;
-	if (len > 12 && !strncasecmp(p, "retry-after:", 12))
-		a->retry_after = strtol(p + 12, NULL, 10);
-	return len;
-}
-
-int mm_call(const struct mm_client *c, const char *method, const char *path, const char *body,
-	    struct mm_answer *ans, char *err, size_t errlen)
-{
-	memset(ans, 0, sizeof *ans);
-	ans->retry_after = -1;
-	CURL *e = curl_easy_init();
-	if (!e) {
-		snprintf(err, errlen, "cannot set up libcurl");
-		return -1;
-	}
-	size_t ulen = strlen(c->api_url) + strlen(path) + 1;
-	char *url = malloc(ulen);
-	char auth[600];
-	snprintf(url, ulen, "%s%s", c->api_url, path);
-	snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->key);
-	struct curl_slist *h = curl_slist_append(NULL, auth);
-	h = curl_slist_append(h, "Accept: application/json");
-	if (body)
-		h = curl_slist_append(h, "Content-Type: application/json");
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-	if (body)
-		curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-	else if (!strcmp(method, "POST"))
-		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, 0L);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT, c->timeout > 0 ? c->timeout : 30L);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, ans);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_hdr);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, ans);
-	CURLcode rc = curl_easy_perform(e);
-	int ret = 0;
-	if (rc != CURLE_OK) {
-		snprintf(err, errlen, "cannot reach MultiMail at %s: %s", c->api_url,
-			 curl_easy_strerror(rc));
-		ret = -1;
-	} else {
-		long code = 0;
-		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
-		ans->status = (int)code;
-	}
-	curl_slist_free_all(h);
-	curl_easy_cleanup(e);
-	free(url);
-	return ret;
-}
-
-void mm_answer_free(struct mm_answer *a)
-{
-	free(a->body);
-	memset(a, 0, sizeof *a);
 }

@@ -69,7 +69,8 @@ struct mm_answer {
 	long retry_after; /* seconds, or -1 */
 };
 
-/* A blocking call (command line). body NULL: none. 0 when an answer came
+/* A blocking call (command line; call.c, which the plugin leaves out, so
+ * that it never loads libcurl). body NULL: none. 0 when an answer came
  * back (any status), -1 with err when none did. */
 int mm_call(const struct mm_client *c, const char *method, const char *path, const char *body,
 	    struct mm_answer *ans, char *err, size_t errlen);

@@ -73,12 +73,17 @@ console.log(emails.length, keys.length, doubled);' "$WORK/state.json" "$1"
 
 start_host "$WORK/ob.yaml" || finish
 
+# 0. libcurl is opened at the first send, not at start (src/libcurl.h).
+curl_maps() { grep -c '/libcurl\.so' "/proc/$HOST_PID/maps"; }
+check "libcurl is not loaded before the first send" 0 "$(curl_maps)"
+
 # 1. 200 sends; the double answers 500 to every third call and 429 with
 #    Retry-After: 1 to every seventh.
 control faults '{"fail_every":3,"rate_limit":{"every":7,"retry_after":1}}' >/dev/null
 check "200 events accepted" 0 "$(post_events A 1 200)"
 wait_done 200 120
 check "all 200 rows are done" 200 "$(outbox_count done)"
+if [ "$(curl_maps)" -gt 0 ]; then ok "libcurl is loaded once there was something to send"; else not_ok "libcurl is loaded once there was something to send"; fi
 read -r emails keys doubled <<<"$(state A)"
 check "the double holds 200 emails" 200 "$emails"
 check "under 200 idempotency keys" 200 "$keys"

@@ -1,0 +1,97 @@
+/*
+ * The blocking MultiMail call the command line makes (`aftercall mailbox`).
+ * It is not part of the multimail plugin, which sends through the host's
+ * outbox: the plugin never loads libcurl.
+ */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api.h"
+#include "libcurl.h"
+
+static size_t on_data(char *p, size_t size, size_t n, void *ud)
+{
+	struct mm_answer *a = ud;
+	size_t len = size * n;
+	if (a->len + len > 4 * 1024 * 1024)
+		return 0;
+	char *b = realloc(a->body, a->len + len + 1);
+	if (!b)
+		return 0;
+	memcpy(b + a->len, p, len);
+	a->body = b;
+	a->len += len;
+	b[a->len] = '\0';
+	return len;
+}
+
+static size_t on_hdr(char *p, size_t size, size_t n, void *ud)
+{
+	struct mm_answer *a = ud;
+	size_t len = size * n;
+	if (len > 12 && !strncasecmp(p, "retry-after:", 12))
+		a->retry_after = strtol(p + 12, NULL, 10);
+	return len;
+}
+
+int mm_call(const struct mm_client *c, const char *method, const char *path, const char *body,
+	    struct mm_answer *ans, char *err, size_t errlen)
+{
+	memset(ans, 0, sizeof *ans);
+	ans->retry_after = -1;
+	const struct libcurl *C = libcurl_get(err, errlen);
+	CURL *e = C ? C->easy_init() : NULL;
+	if (!e) {
+		if (C)
+			snprintf(err, errlen, "cannot set up libcurl");
+		return -1;
+	}
+	size_t ulen = strlen(c->api_url) + strlen(path) + 1;
+	char *url = malloc(ulen);
+	char auth[600];
+	snprintf(url, ulen, "%s%s", c->api_url, path);
+	snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->key);
+	struct curl_slist *h = C->slist_append(NULL, auth);
+	h = C->slist_append(h, "Accept: application/json");
+	if (body)
+		h = C->slist_append(h, "Content-Type: application/json");
+	C->easy_setopt(e, CURLOPT_URL, url);
+	C->easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	C->easy_setopt(e, CURLOPT_HTTPHEADER, h);
+	C->easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+	if (body)
+		C->easy_setopt(e, CURLOPT_POSTFIELDS, body);
+	else if (!strcmp(method, "POST"))
+		C->easy_setopt(e, CURLOPT_POSTFIELDSIZE, 0L);
+	C->easy_setopt(e, CURLOPT_TIMEOUT, c->timeout > 0 ? c->timeout : 30L);
+	C->easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	C->easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+	C->easy_setopt(e, CURLOPT_WRITEDATA, ans);
+	C->easy_setopt(e, CURLOPT_HEADERFUNCTION, on_hdr);
+	C->easy_setopt(e, CURLOPT_HEADERDATA, ans);
+	CURLcode rc = C->easy_perform(e);
+	int ret = 0;
+	if (rc != CURLE_OK) {
+		snprintf(err, errlen, "cannot reach MultiMail at %s: %s", c->api_url,
+			 C->easy_strerror(rc));
+		ret = -1;
+	} else {
+		long code = 0;
+		C->easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+		ans->status = (int)code;
+	}
+	C->slist_free_all(h);
+	C->easy_cleanup(e);
+	free(url);
+	return ret;
+}
+
+void mm_answer_free(struct mm_answer *a)
+{
+	free(a->body);
+	memset(a, 0, sizeof *a);
+}
