@@ -3,7 +3,7 @@
  *
  * Linking libcurl maps it and some twenty libraries it links (OpenSSL's
  * libssl, Kerberos, LDAP, SSH, HTTP/2, ...) into every process at start:
- * about 2.2 MiB resident in a host that has not sent anything yet, and may
+ * about 1.8 MiB resident in a host that has not sent anything yet, and may
  * never send. The host therefore opens libcurl with dlopen() at its first
  * request and calls it through this table. The headers are libcurl's own,
  * so types and options are checked by the compiler as usual.
@@ -17,6 +17,8 @@
 #include <curl/curl.h>
 
 struct libcurl {
+	CURLcode (*global_init)(long flags);
+	curl_version_info_data *(*version_info)(CURLversion v);
 	CURL *(*easy_init)(void);
 	CURLcode (*easy_setopt)(CURL *e, CURLoption opt, ...);
 	CURLcode (*easy_getinfo)(CURL *e, CURLINFO info, ...);
@@ -38,9 +40,13 @@ struct libcurl {
 	CURLMcode (*multi_cleanup)(CURLM *m);
 };
 
+/* Filled by libcurl_load(); call it only after that succeeded (in this
+ * thread, or in one this thread has synchronised with). */
+extern struct libcurl libcurl;
+
 /* Opens libcurl and runs curl_global_init(), once per process; any thread
- * may call it. NULL when that failed, now or at the first call, with err
+ * may call it. -1 when that failed, now or at the first call, with err
  * saying why. libcurl stays loaded until the process ends. */
-const struct libcurl *libcurl_get(char *err, size_t errlen);
+int libcurl_load(char *err, size_t errlen);
 
 #endif

@@ -29,7 +29,6 @@
 #include "outbox.h"
 
 struct transfer {
-	struct outbox *o;
 	struct send_req *req;
 	struct send_res *res;
 	CURL *easy;
@@ -41,8 +40,7 @@ struct outbox {
 	struct outbox_conf conf;
 	void (*on_result)(void *ctx, struct send_res *r);
 	void *ctx;
-	const struct libcurl *C; /* NULL until the first request */
-	CURLM *multi;		 /* likewise; set under mu */
+	CURLM *multi; /* NULL until the first request; set under mu */
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv; /* wakes the thread while multi is NULL */
@@ -158,8 +156,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 /* Retry-After: delta-seconds or an HTTP date. */
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
-	struct transfer *t = ud;
-	struct send_res *res = t->res;
+	struct send_res *res = ud;
 	size_t len = size * n;
 	static const char name[] = "retry-after:";
 	if ((len == 2 && p[0] == '\r' && p[1] == '\n') || (len == 1 && p[0] == '\n'))
@@ -179,7 +176,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 		if (*s >= '0' && *s <= '9') {
 			res->retry_after = strtol(s, NULL, 10);
 		} else {
-			time_t when = t->o->C->getdate(s, NULL);
+			time_t when = libcurl.getdate(s, NULL);
 			if (when > 0) {
 				long d = (long)(when - time(NULL));
 				res->retry_after = d > 0 ? d : 0;
@@ -206,60 +203,58 @@ static void give_up(struct outbox *o, struct send_req *req, struct send_res *res
 	send_req_free(req);
 }
 
-static void free_transfer(const struct libcurl *C, struct transfer *t)
+static void free_transfer(struct transfer *t)
 {
-	C->easy_cleanup(t->easy);
-	C->slist_free_all(t->headers);
+	libcurl.easy_cleanup(t->easy);
+	libcurl.slist_free_all(t->headers);
 	send_req_free(t->req);
 	free(t);
 }
 
 static void start_transfer(struct outbox *o, struct send_req *req)
 {
-	const struct libcurl *C = o->C;
 	struct transfer *t = calloc(1, sizeof *t);
 	struct send_res *res = calloc(1, sizeof *res);
-	CURL *e = C->easy_init();
+	CURL *e = libcurl.easy_init();
 	int oom = !t || !res || !e;
 	for (char **h = req->headers; !oom && *h; h++) {
-		struct curl_slist *l = C->slist_append(t->headers, *h);
+		struct curl_slist *l = libcurl.slist_append(t->headers, *h);
 		oom = !l;
 		if (l)
 			t->headers = l;
 	}
 	if (oom) {
 		if (t)
-			C->slist_free_all(t->headers);
+			libcurl.slist_free_all(t->headers);
 		free(t);
-		C->easy_cleanup(e);
+		libcurl.easy_cleanup(e);
 		give_up(o, req, res, "out of memory");
 		return;
 	}
 	res->id = req->id;
 	res->retry_after = -1;
-	t->o = o;
 	t->req = req;
 	t->res = res;
 	t->easy = e;
-	C->easy_setopt(e, CURLOPT_URL, req->url);
-	C->easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	C->easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	C->easy_setopt(e, CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
-	C->easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
-	C->easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)o->conf.connect_timeout * 1000);
-	C->easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->conf.timeout * 1000);
-	C->easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-	C->easy_setopt(e, CURLOPT_WRITEDATA, res);
-	C->easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-	C->easy_setopt(e, CURLOPT_HEADERDATA, t);
-	C->easy_setopt(e, CURLOPT_PRIVATE, t);
+	libcurl.easy_setopt(e, CURLOPT_URL, req->url);
+	libcurl.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	libcurl.easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	libcurl.easy_setopt(e, CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
+	libcurl.easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+	libcurl.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)o->conf.connect_timeout * 1000);
+	libcurl.easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->conf.timeout * 1000);
+	libcurl.easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	libcurl.easy_setopt(e, CURLOPT_WRITEDATA, res);
+	libcurl.easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	libcurl.easy_setopt(e, CURLOPT_HEADERDATA, res);
+	libcurl.easy_setopt(e, CURLOPT_PRIVATE, t);
 	if (strcmp(req->method, "GET") != 0 || req->body_len) {
-		C->easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
-		C->easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+		libcurl.easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
+		libcurl.easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
 	}
 	if (strcmp(req->method, "POST") != 0)
-		C->easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
-	C->multi_add_handle(o->multi, e);
+		libcurl.easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
+	libcurl.multi_add_handle(o->multi, e);
 	t->next = o->active;
 	o->active = t;
 	o->running++;
@@ -267,11 +262,10 @@ static void start_transfer(struct outbox *o, struct send_req *req)
 
 static void finish_transfer(struct outbox *o, CURLMsg *m)
 {
-	const struct libcurl *C = o->C;
 	struct transfer *t = NULL;
-	C->easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+	libcurl.easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
 	struct send_res *res = t->res;
-	C->easy_getinfo(m->easy_handle, CURLINFO_TOTAL_TIME, &res->seconds);
+	libcurl.easy_getinfo(m->easy_handle, CURLINFO_TOTAL_TIME, &res->seconds);
 	if (m->data.result == CURLE_OK && !res->headers_done) {
 		/* libcurl can report success for an answer whose connection died
 		 * in the middle of its headers. The receiver may well have acted
@@ -281,20 +275,21 @@ static void finish_transfer(struct outbox *o, CURLMsg *m)
 			 "connection closed in the middle of the answer");
 	} else if (m->data.result == CURLE_OK) {
 		long code = 0;
-		C->easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &code);
+		libcurl.easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &code);
 		res->status = (int)code;
 	} else {
 		res->status = 0;
-		snprintf(res->error, sizeof res->error, "%s", C->easy_strerror(m->data.result));
+		snprintf(res->error, sizeof res->error, "%s",
+			 libcurl.easy_strerror(m->data.result));
 	}
-	C->multi_remove_handle(o->multi, t->easy);
+	libcurl.multi_remove_handle(o->multi, t->easy);
 	for (struct transfer **pp = &o->active; *pp; pp = &(*pp)->next) {
 		if (*pp == t) {
 			*pp = t->next;
 			break;
 		}
 	}
-	free_transfer(C, t);
+	free_transfer(t);
 	o->running--;
 	o->on_result(o->ctx, res);
 }
@@ -305,12 +300,10 @@ static void finish_transfer(struct outbox *o, CURLMsg *m)
 static int make_multi(struct outbox *o, struct send_req *todo)
 {
 	char why[256] = "cannot set up libcurl";
-	const struct libcurl *C = libcurl_get(why, sizeof why);
-	CURLM *m = C ? C->multi_init() : NULL;
+	CURLM *m = libcurl_load(why, sizeof why) ? NULL : libcurl.multi_init();
 	if (m) {
-		C->multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)o->conf.concurrency);
+		libcurl.multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)o->conf.concurrency);
 		pthread_mutex_lock(&o->mu);
-		o->C = C;
 		o->multi = m;
 		pthread_mutex_unlock(&o->mu);
 		return 0;
@@ -352,20 +345,20 @@ static void *outbox_main(void *arg)
 		if (stopping && (o->running == 0 || mono_ms() >= deadline))
 			break;
 		int still = 0;
-		o->C->multi_perform(o->multi, &still);
+		libcurl.multi_perform(o->multi, &still);
 		CURLMsg *m;
 		int left;
-		while ((m = o->C->multi_info_read(o->multi, &left)))
+		while ((m = libcurl.multi_info_read(o->multi, &left)))
 			if (m->msg == CURLMSG_DONE)
 				finish_transfer(o, m);
-		o->C->multi_poll(o->multi, NULL, 0, stopping ? 50 : 1000, NULL);
+		libcurl.multi_poll(o->multi, NULL, 0, stopping ? 50 : 1000, NULL);
 	}
 	return NULL;
 }
 
 struct outbox *outbox_start(const struct outbox_conf *c,
-			    void (*on_result)(void *ctx, struct send_res *r), void *ctx,
-			    char *err, size_t errlen)
+			    void (*on_result)(void *ctx, struct send_res *r), void *ctx, char *err,
+			    size_t errlen)
 {
 	struct outbox *o = calloc(1, sizeof *o);
 	if (!o) {
@@ -392,7 +385,7 @@ struct outbox *outbox_start(const struct outbox_conf *c,
 static void wake_locked(struct outbox *o)
 {
 	if (o->multi)
-		o->C->multi_wakeup(o->multi);
+		libcurl.multi_wakeup(o->multi);
 	else
 		pthread_cond_signal(&o->cv);
 }
@@ -420,9 +413,9 @@ void outbox_stop(struct outbox *o, int grace_ms)
 	/* Abandoned transfers: their rows stay in flight until a restart. */
 	for (struct transfer *t = o->active; t;) {
 		struct transfer *next = t->next;
-		o->C->multi_remove_handle(o->multi, t->easy);
+		libcurl.multi_remove_handle(o->multi, t->easy);
 		send_res_free(t->res);
-		free_transfer(o->C, t);
+		free_transfer(t);
 		t = next;
 	}
 	for (struct send_req *r = o->inbox; r;) {
@@ -431,7 +424,7 @@ void outbox_stop(struct outbox *o, int grace_ms)
 		r = next;
 	}
 	if (o->multi)
-		o->C->multi_cleanup(o->multi);
+		libcurl.multi_cleanup(o->multi);
 	pthread_cond_destroy(&o->cv);
 	pthread_mutex_destroy(&o->mu);
 	free(o);

@@ -31,9 +31,8 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include <libpq-fe.h>
-
 #include "clock.h"
+#include "libpq.h"
 #include "store.h"
 
 /* Advisory lock keys, as SQL arguments: the two-int space, which does not
@@ -266,11 +265,11 @@ static int cured_by_reconnect(const char *state)
 
 static void set_err(struct pg_store *ps, const PGresult *r)
 {
-	if (cured_by_reconnect(r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL))
+	if (cured_by_reconnect(r ? libpq.resultErrorField(r, PG_DIAG_SQLSTATE) : NULL))
 		ps->reconnect = 1;
-	const char *m = r ? PQresultErrorMessage(r) : "";
+	const char *m = r ? libpq.resultErrorMessage(r) : "";
 	if (!m || !*m)
-		m = PQerrorMessage(ps->conn);
+		m = libpq.errorMessage(ps->conn);
 	snprintf(ps->err, sizeof ps->err, "%s", m && *m ? m : "PostgreSQL error");
 	size_t n = strlen(ps->err);
 	while (n && (ps->err[n - 1] == '\n' || ps->err[n - 1] == ' '))
@@ -282,13 +281,13 @@ static PGresult *run(struct pg_store *ps, int which, const struct params *p)
 {
 	char name[8];
 	snprintf(name, sizeof name, "q%d", which);
-	PGresult *r = PQexecPrepared(ps->conn, name, p ? p->n : 0, p ? p->v : NULL,
+	PGresult *r = libpq.execPrepared(ps->conn, name, p ? p->n : 0, p ? p->v : NULL,
 				     p ? p->len : NULL, p ? p->fmt : NULL, 0);
-	ExecStatusType st = PQresultStatus(r);
+	ExecStatusType st = libpq.resultStatus(r);
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return r;
 	set_err(ps, r);
-	PQclear(r);
+	libpq.clear(r);
 	return NULL;
 }
 
@@ -296,7 +295,7 @@ static PGresult *run(struct pg_store *ps, int which, const struct params *p)
 static int run0(struct pg_store *ps, int which, const struct params *p)
 {
 	PGresult *r = run(ps, which, p);
-	PQclear(r);
+	libpq.clear(r);
 	return r ? 0 : -1;
 }
 
@@ -306,39 +305,39 @@ static int run_changes(struct pg_store *ps, int which, const struct params *p)
 	PGresult *r = run(ps, which, p);
 	if (!r)
 		return -1;
-	int n = (int)strtol(PQcmdTuples(r), NULL, 10);
-	PQclear(r);
+	int n = (int)strtol(libpq.cmdTuples(r), NULL, 10);
+	libpq.clear(r);
 	return n;
 }
 
 static int exec_simple(struct pg_store *ps, const char *q)
 {
-	PGresult *r = PQexec(ps->conn, q);
-	int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+	PGresult *r = libpq.exec(ps->conn, q);
+	int ok = libpq.resultStatus(r) == PGRES_COMMAND_OK || libpq.resultStatus(r) == PGRES_TUPLES_OK;
 	if (!ok)
 		set_err(ps, r);
-	PQclear(r);
+	libpq.clear(r);
 	return ok ? 0 : -1;
 }
 
 static const char *val(const PGresult *r, int row, int col)
 {
-	return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+	return libpq.getisnull(r, row, col) ? NULL : libpq.getvalue(r, row, col);
 }
 
 static int64_t num(const PGresult *r, int row, int col)
 {
-	return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+	return libpq.getisnull(r, row, col) ? 0 : strtoll(libpq.getvalue(r, row, col), NULL, 10);
 }
 
 /* A bytea column, decoded into malloc'd memory with a NUL after it. */
 static char *bytes(const PGresult *r, int row, int col, size_t *len)
 {
 	*len = 0;
-	if (PQgetisnull(r, row, col))
+	if (libpq.getisnull(r, row, col))
 		return NULL;
 	size_t n = 0;
-	unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(r, row, col), &n);
+	unsigned char *raw = libpq.unescapeBytea((const unsigned char *)libpq.getvalue(r, row, col), &n);
 	if (!raw)
 		return NULL;
 	char *out = malloc(n + 1);
@@ -347,7 +346,7 @@ static char *bytes(const PGresult *r, int row, int col, size_t *len)
 		out[n] = '\0';
 		*len = n;
 	}
-	PQfreemem(raw);
+	libpq.freemem(raw);
 	return out;
 }
 
@@ -358,13 +357,13 @@ static int prepare_all(struct pg_store *ps)
 	for (int i = 0; i < Q_COUNT; i++) {
 		char name[8];
 		snprintf(name, sizeof name, "q%d", i);
-		PGresult *r = PQprepare(ps->conn, name, sql[i], 0, NULL);
-		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		PGresult *r = libpq.prepare(ps->conn, name, sql[i], 0, NULL);
+		if (libpq.resultStatus(r) != PGRES_COMMAND_OK) {
 			set_err(ps, r);
-			PQclear(r);
+			libpq.clear(r);
 			return -1;
 		}
-		PQclear(r);
+		libpq.clear(r);
 	}
 	ps->prepared = 1;
 	return 0;
@@ -384,11 +383,11 @@ static int session_setup(struct pg_store *ps)
  * turned read-only, is made again (after a failover, to the new primary). */
 static int ensure_conn(struct pg_store *ps)
 {
-	if (PQstatus(ps->conn) == CONNECTION_OK && !ps->reconnect)
+	if (libpq.status(ps->conn) == CONNECTION_OK && !ps->reconnect)
 		return 0;
 	ps->reconnect = 0;
-	PQreset(ps->conn);
-	if (PQstatus(ps->conn) != CONNECTION_OK) {
+	libpq.reset(ps->conn);
+	if (libpq.status(ps->conn) != CONNECTION_OK) {
 		set_err(ps, NULL);
 		return -1;
 	}
@@ -419,7 +418,7 @@ static void pg_close(struct store *s)
 	struct pg_store *ps = PS(s);
 	held_free(ps, 0);
 	free(ps->held);
-	PQfinish(ps->conn);
+	libpq.finish(ps->conn);
 	free(ps->url);
 	free(ps);
 }
@@ -451,17 +450,17 @@ static int flush_audit(struct pg_store *ps)
 		return -1;
 	unsigned char prev[SHA256_LEN] = {0}, hash[SHA256_LEN];
 	int64_t seq = 1;
-	if (PQntuples(h) == 1) {
+	if (libpq.ntuples(h) == 1) {
 		seq = num(h, 0, 0) + 1;
 		const char *hx = val(h, 0, 1);
 		if (!hx || hex_decode(hx, strlen(hx), prev) != SHA256_LEN) {
 			snprintf(ps->err, sizeof ps->err, "audit record %lld has a bad hash",
 				 (long long)seq - 1);
-			PQclear(h);
+			libpq.clear(h);
 			return -1;
 		}
 	}
-	PQclear(h);
+	libpq.clear(h);
 	for (size_t i = 0; i < ps->nheld; i++, seq++) {
 		const struct audit_rec *r = &ps->held[i];
 		char prev_hex[2 * SHA256_LEN + 1], hash_hex[2 * SHA256_LEN + 1];
@@ -491,7 +490,7 @@ static void pg_rollback(struct store *s)
 	struct pg_store *ps = PS(s);
 	held_free(ps, 0);
 	ps->in_txn = 0;
-	if (PQtransactionStatus(ps->conn) != PQTRANS_IDLE)
+	if (libpq.transactionStatus(ps->conn) != PQTRANS_IDLE)
 		exec_simple(ps, "ROLLBACK");
 }
 
@@ -502,19 +501,19 @@ static int pg_commit(struct store *s)
 		pg_rollback(s);
 		return -1;
 	}
-	PGresult *r = PQexec(ps->conn, "COMMIT");
+	PGresult *r = libpq.exec(ps->conn, "COMMIT");
 	/* COMMIT of a transaction that failed earlier answers ROLLBACK. */
-	int ok = PQresultStatus(r) == PGRES_COMMAND_OK && !strcmp(PQcmdStatus(r), "COMMIT");
+	int ok = libpq.resultStatus(r) == PGRES_COMMAND_OK && !strcmp(libpq.cmdStatus(r), "COMMIT");
 	if (!ok) {
-		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		if (libpq.resultStatus(r) != PGRES_COMMAND_OK)
 			set_err(ps, r);
 		else
 			snprintf(ps->err, sizeof ps->err, "the transaction failed and was rolled back");
 	}
-	PQclear(r);
+	libpq.clear(r);
 	ps->in_txn = 0;
 	held_free(ps, 0);
-	if (!ok && PQtransactionStatus(ps->conn) != PQTRANS_IDLE)
+	if (!ok && libpq.transactionStatus(ps->conn) != PQTRANS_IDLE)
 		exec_simple(ps, "ROLLBACK");
 	return ok ? 0 : -1;
 }
@@ -571,7 +570,7 @@ static int pg_journal_find(struct store *s, const char *dedupe,
 	PGresult *r = run(PS(s), Q_JOURNAL_FIND, &p);
 	if (!r)
 		return -1;
-	int n = PQntuples(r), i;
+	int n = libpq.ntuples(r), i;
 	for (i = 0; i < n; i++) {
 		struct journal_row row = {
 			.seq = num(r, i, 0),
@@ -589,7 +588,7 @@ static int pg_journal_find(struct store *s, const char *dedupe,
 			break;
 		}
 	}
-	PQclear(r);
+	libpq.clear(r);
 	return i;
 }
 
@@ -630,11 +629,11 @@ static int pg_kv_get(struct store *s, const char *ns, const char *key, char **v,
 	if (!r)
 		return -1;
 	int found = 0;
-	if (PQntuples(r) == 1) {
+	if (libpq.ntuples(r) == 1) {
 		*v = bytes(r, 0, 0, len);
 		found = *v ? 1 : -1;
 	}
-	PQclear(r);
+	libpq.clear(r);
 	return found;
 }
 
@@ -655,10 +654,10 @@ static int one_num(struct pg_store *ps, int which, int64_t *out)
 	PGresult *r = run(ps, which, NULL);
 	if (!r)
 		return -1;
-	int found = PQntuples(r) == 1 && !PQgetisnull(r, 0, 0);
+	int found = libpq.ntuples(r) == 1 && !libpq.getisnull(r, 0, 0);
 	if (found)
 		*out = num(r, 0, 0);
-	PQclear(r);
+	libpq.clear(r);
 	return found;
 }
 
@@ -686,7 +685,7 @@ static int pg_timers_due(struct store *s, int64_t now_ms, int limit,
 	PGresult *r = run(ps, Q_TIMERS_DUE, &p);
 	if (!r)
 		return -1;
-	int n = PQntuples(r), ret = 0, given = 0;
+	int n = libpq.ntuples(r), ret = 0, given = 0;
 	for (int i = 0; i < n && ret == 0; i++) {
 		struct params k = {0};
 		p_text(&k, val(r, i, 0));
@@ -696,8 +695,8 @@ static int pg_timers_due(struct store *s, int64_t now_ms, int limit,
 			ret = -1;
 			break;
 		}
-		int got = PQntuples(l) == 1 && !strcmp(PQgetvalue(l, 0, 0), "t");
-		PQclear(l);
+		int got = libpq.ntuples(l) == 1 && !strcmp(libpq.getvalue(l, 0, 0), "t");
+		libpq.clear(l);
 		if (!got)
 			continue;
 		struct timer_row t = {
@@ -717,7 +716,7 @@ static int pg_timers_due(struct store *s, int64_t now_ms, int limit,
 			ret = -1;
 		free(value);
 	}
-	PQclear(r);
+	libpq.clear(r);
 	return ret < 0 ? -1 : given;
 }
 
@@ -769,22 +768,22 @@ static int each_streamed(struct pg_store *ps, int which, const struct params *p,
 {
 	char name[8];
 	snprintf(name, sizeof name, "q%d", which);
-	if (!PQsendQueryPrepared(ps->conn, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
+	if (!libpq.sendQueryPrepared(ps->conn, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
 				 p ? p->fmt : NULL, 0)) {
 		set_err(ps, NULL);
 		return -1;
 	}
-	if (!PQsetSingleRowMode(ps->conn)) {
+	if (!libpq.setSingleRowMode(ps->conn)) {
 		set_err(ps, NULL);
 		PGresult *r;
-		while ((r = PQgetResult(ps->conn)))
-			PQclear(r);
+		while ((r = libpq.getResult(ps->conn)))
+			libpq.clear(r);
 		return -1;
 	}
 	int n = 0, stop = 0, bad = 0;
 	PGresult *r;
-	while ((r = PQgetResult(ps->conn))) {
-		ExecStatusType st = PQresultStatus(r);
+	while ((r = libpq.getResult(ps->conn))) {
+		ExecStatusType st = libpq.resultStatus(r);
 		if (st == PGRES_SINGLE_TUPLE && !stop) {
 			n++;
 			stop = row(ctx, r);
@@ -792,7 +791,7 @@ static int each_streamed(struct pg_store *ps, int which, const struct params *p,
 			set_err(ps, r);
 			bad = 1;
 		}
-		PQclear(r);
+		libpq.clear(r);
 	}
 	return bad ? -1 : n;
 }
@@ -884,7 +883,7 @@ static int pg_outbox_add(struct store *s, const struct outbox_row *r)
 /* Hands each row of r to cb; the two bytea columns are decoded for it. */
 static int each_row(PGresult *r, outbox_cb cb, void *ctx)
 {
-	int n = PQntuples(r), i;
+	int n = libpq.ntuples(r), i;
 	for (i = 0; i < n; i++) {
 		struct outbox_row o = {
 			.id = num(r, i, 0),
@@ -917,7 +916,7 @@ static int each_row(PGresult *r, outbox_cb cb, void *ctx)
 			break;
 		}
 	}
-	PQclear(r);
+	libpq.clear(r);
 	return i;
 }
 
@@ -932,7 +931,7 @@ static int pg_outbox_claim(struct store *s, int64_t now_ms, int limit, outbox_cb
 	if (!r)
 		return -1;
 	/* Every claimed row goes to cb: a stop would leave rows in flight. */
-	int n = PQntuples(r);
+	int n = libpq.ntuples(r);
 	each_row(r, cb, ctx);
 	return n;
 }
@@ -1013,11 +1012,11 @@ static int pg_outbox_counts(struct store *s, int64_t counts[4])
 	PGresult *r = run(PS(s), Q_OUTBOX_COUNTS, NULL);
 	if (!r)
 		return -1;
-	for (int i = 0; i < PQntuples(r); i++)
+	for (int i = 0; i < libpq.ntuples(r); i++)
 		for (int k = 0; k < 4; k++)
-			if (!strcmp(PQgetvalue(r, i, 0), names[k]))
+			if (!strcmp(libpq.getvalue(r, i, 0), names[k]))
 				counts[k] = num(r, i, 1);
-	PQclear(r);
+	libpq.clear(r);
 	return 0;
 }
 
@@ -1052,20 +1051,20 @@ static int pg_outbox_cancel(struct store *s, int64_t id)
 static int pg_schema_version(struct store *s)
 {
 	struct pg_store *ps = PS(s);
-	PGresult *r = PQexec(ps->conn, "SELECT to_regclass('meta') IS NOT NULL");
+	PGresult *r = libpq.exec(ps->conn, "SELECT to_regclass('meta') IS NOT NULL");
 	int v = -1;
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
-	    !strcmp(PQgetvalue(r, 0, 0), "f")) {
+	if (libpq.resultStatus(r) == PGRES_TUPLES_OK && libpq.ntuples(r) == 1 &&
+	    !strcmp(libpq.getvalue(r, 0, 0), "f")) {
 		v = 0;
-	} else if (PQresultStatus(r) == PGRES_TUPLES_OK) {
-		PQclear(r);
-		r = PQexec(ps->conn, "SELECT v FROM meta WHERE k = 'schema'");
-		if (PQresultStatus(r) == PGRES_TUPLES_OK)
-			v = PQntuples(r) == 1 ? (int)strtol(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+	} else if (libpq.resultStatus(r) == PGRES_TUPLES_OK) {
+		libpq.clear(r);
+		r = libpq.exec(ps->conn, "SELECT v FROM meta WHERE k = 'schema'");
+		if (libpq.resultStatus(r) == PGRES_TUPLES_OK)
+			v = libpq.ntuples(r) == 1 ? (int)strtol(libpq.getvalue(r, 0, 0), NULL, 10) : 0;
 	}
 	if (v < 0)
 		set_err(ps, r);
-	PQclear(r);
+	libpq.clear(r);
 	return v;
 }
 
@@ -1164,6 +1163,8 @@ static const struct store_ops pg_ops = {
 
 struct store *store_pg_open(const char *url, int sync_full, int flags, char *err, size_t errlen)
 {
+	if (libpq_load(err, errlen))
+		return NULL;
 	struct pg_store *ps = calloc(1, sizeof *ps);
 	if (!ps) {
 		snprintf(err, errlen, "out of memory");
@@ -1181,8 +1182,8 @@ struct store *store_pg_open(const char *url, int sync_full, int flags, char *err
 	static const char *const keys[] = {"connect_timeout", "keepalives_idle",
 					   "keepalives_interval", "keepalives_count", "dbname", NULL};
 	const char *const vals[] = {"10", "30", "10", "3", url, NULL};
-	ps->conn = PQconnectdbParams(keys, vals, 1);
-	if (PQstatus(ps->conn) != CONNECTION_OK) {
+	ps->conn = libpq.connectdbParams(keys, vals, 1);
+	if (libpq.status(ps->conn) != CONNECTION_OK) {
 		set_err(ps, NULL);
 		snprintf(err, errlen, "cannot connect to %s: %s", store_display(url), ps->err);
 		goto fail;

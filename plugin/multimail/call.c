@@ -43,11 +43,11 @@ int mm_call(const struct mm_client *c, const char *method, const char *path, con
 {
 	memset(ans, 0, sizeof *ans);
 	ans->retry_after = -1;
-	const struct libcurl *C = libcurl_get(err, errlen);
-	CURL *e = C ? C->easy_init() : NULL;
+	if (libcurl_load(err, errlen))
+		return -1;
+	CURL *e = libcurl.easy_init();
 	if (!e) {
-		if (C)
-			snprintf(err, errlen, "cannot set up libcurl");
+		snprintf(err, errlen, "cannot set up libcurl");
 		return -1;
 	}
 	size_t ulen = strlen(c->api_url) + strlen(path) + 1;
@@ -55,37 +55,37 @@ int mm_call(const struct mm_client *c, const char *method, const char *path, con
 	char auth[600];
 	snprintf(url, ulen, "%s%s", c->api_url, path);
 	snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->key);
-	struct curl_slist *h = C->slist_append(NULL, auth);
-	h = C->slist_append(h, "Accept: application/json");
+	struct curl_slist *h = libcurl.slist_append(NULL, auth);
+	h = libcurl.slist_append(h, "Accept: application/json");
 	if (body)
-		h = C->slist_append(h, "Content-Type: application/json");
-	C->easy_setopt(e, CURLOPT_URL, url);
-	C->easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	C->easy_setopt(e, CURLOPT_HTTPHEADER, h);
-	C->easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+		h = libcurl.slist_append(h, "Content-Type: application/json");
+	libcurl.easy_setopt(e, CURLOPT_URL, url);
+	libcurl.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	libcurl.easy_setopt(e, CURLOPT_HTTPHEADER, h);
+	libcurl.easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
 	if (body)
-		C->easy_setopt(e, CURLOPT_POSTFIELDS, body);
+		libcurl.easy_setopt(e, CURLOPT_POSTFIELDS, body);
 	else if (!strcmp(method, "POST"))
-		C->easy_setopt(e, CURLOPT_POSTFIELDSIZE, 0L);
-	C->easy_setopt(e, CURLOPT_TIMEOUT, c->timeout > 0 ? c->timeout : 30L);
-	C->easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	C->easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
-	C->easy_setopt(e, CURLOPT_WRITEDATA, ans);
-	C->easy_setopt(e, CURLOPT_HEADERFUNCTION, on_hdr);
-	C->easy_setopt(e, CURLOPT_HEADERDATA, ans);
-	CURLcode rc = C->easy_perform(e);
+		libcurl.easy_setopt(e, CURLOPT_POSTFIELDSIZE, 0L);
+	libcurl.easy_setopt(e, CURLOPT_TIMEOUT, c->timeout > 0 ? c->timeout : 30L);
+	libcurl.easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	libcurl.easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+	libcurl.easy_setopt(e, CURLOPT_WRITEDATA, ans);
+	libcurl.easy_setopt(e, CURLOPT_HEADERFUNCTION, on_hdr);
+	libcurl.easy_setopt(e, CURLOPT_HEADERDATA, ans);
+	CURLcode rc = libcurl.easy_perform(e);
 	int ret = 0;
 	if (rc != CURLE_OK) {
 		snprintf(err, errlen, "cannot reach MultiMail at %s: %s", c->api_url,
-			 C->easy_strerror(rc));
+			 libcurl.easy_strerror(rc));
 		ret = -1;
 	} else {
 		long code = 0;
-		C->easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+		libcurl.easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
 		ans->status = (int)code;
 	}
-	C->slist_free_all(h);
-	C->easy_cleanup(e);
+	libcurl.slist_free_all(h);
+	libcurl.easy_cleanup(e);
 	free(url);
 	return ret;
 }

@@ -72,7 +72,7 @@ deps() {
 	case "$1" in
 	fuzz_livekit | fuzz_event) libs jansson libcrypto;;
 	fuzz_hmac) libs libcrypto;;
-	fuzz_transcript) libs jansson libcrypto libcurl;;
+	fuzz_transcript) libs jansson libcrypto;;
 	fuzz_template) echo "-pthread";;
 	fuzz_config) libs yaml-0.1 jansson;;
 	esac

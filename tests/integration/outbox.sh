@@ -73,9 +73,16 @@ console.log(emails.length, keys.length, doubled);' "$WORK/state.json" "$1"
 
 start_host "$WORK/ob.yaml" || finish
 
-# 0. libcurl is opened at the first send, not at start (src/libcurl.h).
+# 0. libcurl is opened at the first send, not at start; libpq only for a
+#    PostgreSQL store (src/libcurl.h, src/libpq.h).
 curl_maps() { grep -c '/libcurl\.so' "/proc/$HOST_PID/maps"; }
 check "libcurl is not loaded before the first send" 0 "$(curl_maps)"
+pq_maps=$(grep -c '/libpq\.so' "/proc/$HOST_PID/maps")
+if on_postgres; then
+	[ "$pq_maps" -gt 0 ] && ok "libpq is loaded for a PostgreSQL store" || not_ok "libpq is loaded for a PostgreSQL store"
+else
+	check "libpq is not loaded for a SQLite store" 0 "$pq_maps"
+fi
 
 # 1. 200 sends; the double answers 500 to every third call and 429 with
 #    Retry-After: 1 to every seventh.

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# libcurl and libpq are opened with dlopen when first wanted (src/libcurl.h,
+# src/libpq.h). When the file that opens is not the library (here an empty
+# shared object of the same name, found first through LD_LIBRARY_PATH):
+# - serve still answers webhooks; each send fails, is logged with the
+#   reason, and stays pending for its retry;
+# - `aftercall mailbox create` fails with the reason;
+# - a PostgreSQL store is refused at start, with the reason.
+. "${TOP_SRCDIR:-.}/tests/lib.sh"
+STORE=sqlite:$WORK/libs.db # whatever AFTERCALL_TEST_STORE says: libpq is faked below
+FAKE="$WORK/fake"
+mkdir -p "$FAKE"
+for so in libcurl.so.4 libpq.so.5; do
+	${CC:-cc} -shared -o "$FAKE/$so" -x c /dev/null || { not_ok "build an empty $so"; finish; }
+done
+
+cat >"$WORK/l.yaml" <<YAML
+listen: 127.0.0.1:0
+store: $STORE
+livekit:
+  keys:
+    APIlibs: libs-secret-0123456789abcdef
+outbox:
+  retry_base_ms: 60000
+plugins:
+  - name: counter
+    path: $TEST_PLUGINS/counter.so
+    config:
+      file: $WORK/seen.txt
+      send_url: http://127.0.0.1:9/v1/send
+      send_key: mm_live_libs_test_key
+YAML
+
+LD_LIBRARY_PATH="$FAKE" start_host "$WORK/l.yaml" || finish
+printf '{"event":"room_finished","id":"EV_libs_1","room":{"name":"r1"}}' >"$WORK/ev.json"
+tok=$("$AFTERCALL" sign --key APIlibs --secret libs-secret-0123456789abcdef "$WORK/ev.json")
+check "a webhook is answered 200 without libcurl" 200 "$(post /webhooks/livekit "$WORK/ev.json" "$tok")"
+for _ in $(seq 1 100); do grep -q '"outbox: cannot send"' "$WORK/host.log" && break; sleep 0.05; done
+check_grep "the send's failure is logged with the reason" \
+	'"msg":"outbox: cannot send","error":"libcurl.so.4 has no curl_' "$WORK/host.log"
+"$AFTERCALL" outbox show -c "$WORK/l.yaml" 1 >"$WORK/row.txt" 2>&1
+check_grep "the row stays pending" '^state: *pending' "$WORK/row.txt"
+check_grep "after one attempt" '^attempts: *1 of' "$WORK/row.txt"
+check_grep "with the reason as its last error" '^last error: *libcurl.so.4 has no curl_' "$WORK/row.txt"
+stop_host
+
+out=$(LD_LIBRARY_PATH="$FAKE" MULTIMAIL_API_KEY=mm_live_libs_test_key "$AFTERCALL" mailbox create \
+	followups --api-url http://127.0.0.1:9 2>&1)
+rc=$?
+check "mailbox create fails without libcurl" 1 "$rc"
+case $out in
+*"libcurl.so.4 has no curl_"*) ok "and says why" ;;
+*) not_ok "and says why (got '$out')" ;;
+esac
+
+sed "s#^store: .*#store: postgres://aftercall@127.0.0.1:9/none#" "$WORK/l.yaml" >"$WORK/pg.yaml"
+out=$(LD_LIBRARY_PATH="$FAKE" timeout 10 "$AFTERCALL" serve -c "$WORK/pg.yaml" 2>&1)
+rc=$?
+check "serve refuses a PostgreSQL store without libpq" 1 "$rc"
+case $out in
+*"libpq.so.5 has no PQ"*) ok "and says why" ;;
+*) not_ok "and says why (got '$out')" ;;
+esac
+finish
