@@ -11,10 +11,7 @@ struct dl_sym {
 	const char *name;
 	size_t at;
 };
-#define DL_SYM(table, prefix, field)                                                               \
-	{                                                                                          \
-		prefix #field, offsetof(struct table, field)                                       \
-	}
+#define DL_SYM(table, prefix, field) {prefix #field, offsetof(struct table, field)}
 
 /* A library to open once per process. */
 struct dl_lib {
@@ -22,21 +19,21 @@ struct dl_lib {
 	const struct dl_sym *syms;
 	size_t nsyms;
 	void *table;
+	size_t size; /* of the table */
 	/* Runs once the table is set; 0, or -1 with why. May be NULL. */
 	int (*then)(char *why, size_t len);
 	pthread_mutex_t mu;
-	int tried, ok;
-	char why[256];
+	void *handle; /* once the table is set */
+	int ok;	      /* once `then` succeeded too */
 };
-#define DL_LIB(file, syms, table, then)                                                            \
-	{                                                                                          \
-		file, syms, sizeof syms / sizeof syms[0], table, then, PTHREAD_MUTEX_INITIALIZER,  \
-		    0, 0, ""                                                                       \
-	}
+#define DL_LIB(file, syms, table, then)                                       \
+	{file, syms, sizeof syms / sizeof syms[0], table, sizeof *(table), then, \
+	 PTHREAD_MUTEX_INITIALIZER, NULL, 0}
 
-/* Opens the library and sets its table at the first call; any thread may
- * call it. -1 with err when that failed, then or now: it is tried once.
- * The library stays loaded until the process ends. */
+/* Opens the library and sets its table, or finds that done; any thread may
+ * call it. -1 with err when that fails: the next call tries again (the
+ * library may have been installed meanwhile). Once open, the library stays
+ * loaded until the process ends. */
 int dl_load(struct dl_lib *l, char *err, size_t errlen);
 
 #endif

@@ -28,8 +28,15 @@ static int set_up(char *why, size_t len)
 		snprintf(why, len, "libcurl %s is too old (7.85.0 or later is needed)", v->version);
 		return -1;
 	}
-	/* dl_load's lock keeps our own threads from racing here; libcurl 7.84
-	 * and later make the call safe against other callers too. */
+	/* The host calls this on its delivery thread, with other threads
+	 * running: dl_load's lock keeps ours from racing here, and a libcurl
+	 * built thread-safe (7.84 or later, where C11 atomics are to hand)
+	 * keeps the call safe against a plugin's own libcurl calls. */
+	if (!(v->features & CURL_VERSION_THREADSAFE)) {
+		snprintf(why, len, "libcurl %s was built without CURL_VERSION_THREADSAFE",
+			 v->version);
+		return -1;
+	}
 	CURLcode rc = libcurl.global_init(CURL_GLOBAL_DEFAULT);
 	if (rc != CURLE_OK) {
 		snprintf(why, len, "cannot set up libcurl: %s", libcurl.easy_strerror(rc));

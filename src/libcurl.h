@@ -6,7 +6,9 @@
  * about 1.8 MiB resident in a host that has not sent anything yet, and may
  * never send. The host therefore opens libcurl with dlopen() at its first
  * request and calls it through this table. The headers are libcurl's own,
- * so types and options are checked by the compiler as usual.
+ * so the compiler checks every call's types, except the variadic option
+ * argument of easy_setopt, easy_getinfo and multi_setopt (libcurl's own
+ * typecheck macros do not reach calls through a pointer).
  */
 #ifndef AC_LIBCURL_H
 #define AC_LIBCURL_H

@@ -5,7 +5,7 @@
  * Kerberos, LDAP, SASL) into every process at start, about 1.3 MiB
  * resident in a host whose store is SQLite. The PostgreSQL backend opens
  * it with dlopen() instead and calls it through this table; the headers
- * are libpq's own, so types are checked by the compiler as usual.
+ * are libpq's own, so the compiler checks every call's types.
  */
 #ifndef AC_LIBPQ_H
 #define AC_LIBPQ_H

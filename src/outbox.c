@@ -262,8 +262,9 @@ static void start_transfer(struct outbox *o, struct send_req *req)
 
 static void finish_transfer(struct outbox *o, CURLMsg *m)
 {
-	struct transfer *t = NULL;
-	libcurl.easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+	char *priv = NULL;
+	libcurl.easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
+	struct transfer *t = (struct transfer *)priv;
 	struct send_res *res = t->res;
 	libcurl.easy_getinfo(m->easy_handle, CURLINFO_TOTAL_TIME, &res->seconds);
 	if (m->data.result == CURLE_OK && !res->headers_done) {

@@ -53,12 +53,25 @@ int mm_call(const struct mm_client *c, const char *method, const char *path, con
 	size_t ulen = strlen(c->api_url) + strlen(path) + 1;
 	char *url = malloc(ulen);
 	char auth[600];
-	snprintf(url, ulen, "%s%s", c->api_url, path);
 	snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->key);
-	struct curl_slist *h = libcurl.slist_append(NULL, auth);
-	h = libcurl.slist_append(h, "Accept: application/json");
-	if (body)
-		h = libcurl.slist_append(h, "Content-Type: application/json");
+	const char *const lines[] = {auth, "Accept: application/json",
+				     body ? "Content-Type: application/json" : NULL};
+	struct curl_slist *h = NULL;
+	int oom = !url;
+	for (size_t i = 0; !oom && i < sizeof lines / sizeof lines[0] && lines[i]; i++) {
+		struct curl_slist *l = libcurl.slist_append(h, lines[i]);
+		oom = !l;
+		if (l)
+			h = l;
+	}
+	if (oom) {
+		snprintf(err, errlen, "out of memory");
+		libcurl.slist_free_all(h);
+		libcurl.easy_cleanup(e);
+		free(url);
+		return -1;
+	}
+	snprintf(url, ulen, "%s%s", c->api_url, path);
 	libcurl.easy_setopt(e, CURLOPT_URL, url);
 	libcurl.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	libcurl.easy_setopt(e, CURLOPT_HTTPHEADER, h);
