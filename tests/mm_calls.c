@@ -123,7 +123,7 @@ int main(int argc, char **argv)
 	free(body);
 	body = mm_reply_body("A reply.", "calls-reply-1", err, sizeof err);
 	path = mm_path(MM_PATH_REPLY, mbx, id2 ? id2 : "x");
-	call(&c, "POST", path, body, 202, "reply");
+	json_decref(call(&c, "POST", path, body, 202, "reply"));
 	free(body);
 	free(path);
 
