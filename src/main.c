@@ -25,6 +25,7 @@
 #include "config.h"
 #include "dispatch.h"
 #include "http.h"
+#include "libcurl.h"
 #include "log.h"
 #include "plugins.h"
 #include "store.h"
@@ -88,6 +89,8 @@ static const char usage_check[] =
 	"and their verifiers; loads each plugin, checks its ABI and runs its init;\n"
 	"loads the template engine and compiles every template.\n"
 	"Prints each error with its line and key and exits 1 if there is any.\n"
+	"Also loads libcurl, which serve opens at its first outbound request, and\n"
+	"warns (without failing) when it cannot: that request would fail.\n"
 	"\n"
 	"Options:\n"
 	"  -c, --config FILE  config file (default " DEFAULT_CONFIG ")\n"
@@ -601,6 +604,13 @@ static int cmd_check(int argc, char **argv)
 			bad = 1;
 		}
 	}
+	/* serve opens libcurl at its first send; a missing one is found here
+	 * rather than by the first email that cannot leave. */
+	char why[256];
+	int curl_ok = libcurl_load(why, sizeof why) == 0;
+	if (!curl_ok)
+		fprintf(stderr, "%s: warning: outbound requests (the outbox) will fail: %s\n", file,
+			why);
 	struct stat sb;
 	if (l.cfg && l.cfg->literal_secrets && stat(file, &sb) == 0 && (sb.st_mode & 0044))
 		fprintf(stderr,
@@ -628,6 +638,9 @@ static int cmd_check(int argc, char **argv)
 				printf("%s%s", j ? "," : "", l.cfg->plugins[r->chain[j]].name);
 			printf("%s\n", r->nchain ? "" : "(none)");
 		}
+		if (curl_ok)
+			printf("  outbox  libcurl %s\n",
+			       libcurl.version_info(CURLVERSION_NOW)->version);
 		for (size_t i = 0; i < l.nplugins; i++)
 			printf("  plugin  %s %s (ABI %u.%u) %s\n", l.plugins[i].name,
 			       l.plugins[i].d->version ? l.plugins[i].d->version : "",

@@ -5,6 +5,7 @@
 # - serve still answers webhooks; each send fails, is logged with the
 #   reason, and stays pending for its retry, which loads libcurl once it is
 #   there;
+# - `aftercall check` warns, with the reason, and still passes;
 # - `aftercall mailbox create` fails with the reason;
 # - a PostgreSQL store is refused at start, with the reason.
 . "${TOP_SRCDIR:-.}/tests/lib.sh"
@@ -56,6 +57,19 @@ for so in libcurl.so.4 libpq.so.5; do
 	${CC:-cc} -shared -o "$FAKE/$so" -x c /dev/null || { not_ok "build an empty $so"; finish; }
 done
 stop_host
+
+out=$("$AFTERCALL" check -c "$WORK/l.yaml" 2>&1)
+case $out in
+*"outbox  libcurl "[0-9]*) ok "check names the libcurl that sends will use" ;;
+*) not_ok "check names the libcurl that sends will use (got '$out')" ;;
+esac
+out=$(LD_LIBRARY_PATH="$FAKE" "$AFTERCALL" check -c "$WORK/l.yaml" 2>&1)
+rc=$?
+check "check passes without libcurl" 0 "$rc"
+case $out in
+*"warning: outbound requests (the outbox) will fail: libcurl.so.4 has no curl_"*) ok "but warns, with the reason" ;;
+*) not_ok "but warns, with the reason (got '$out')" ;;
+esac
 
 out=$(LD_LIBRARY_PATH="$FAKE" MULTIMAIL_API_KEY=mm_live_libs_test_key "$AFTERCALL" mailbox create \
 	followups --api-url http://127.0.0.1:9 2>&1)
