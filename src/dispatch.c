@@ -67,6 +67,9 @@ struct dispatcher {
 	size_t nplugins;
 	struct ac_host *hosts;
 	struct template_ref *templates;
+	/* The plugins whose timers this host fires, as a JSON array (store.h);
+	 * a timer of another plugin waits for a host that loads it. */
+	char *timer_ns;
 
 	pthread_t thread;
 	pthread_mutex_t mu;
@@ -608,7 +611,8 @@ static int fire_timer(void *ctx, const struct timer_row *t)
 		if (!strcmp(d->plugins[i].name, t->ns))
 			idx = i;
 	if (idx == d->nplugins || !PLUGIN_HAS(d->plugins[idx].d, on_timer)) {
-		/* The plugin is not loaded now; keep its timer for when it is. */
+		/* The store passes over other plugins' timers (set_timer_ns);
+		 * should one come anyway, keep it for when its plugin is here. */
 		log_fields(AC_LOG_WARN, "timer of a plugin that is not loaded; kept for an hour",
 			   "plugin", t->ns, "key", t->key, LOG_END);
 		return store_kv_put(d->store, t->ns, t->key, t->value, t->len,
@@ -659,7 +663,7 @@ static int fire_timer(void *ctx, const struct timer_row *t)
 static void refresh_due(struct dispatcher *d)
 {
 	int64_t due;
-	d->next_due_ms = store_timer_next(d->store, &due) == 1 ? due : 0;
+	d->next_due_ms = store_timer_next(d->store, d->timer_ns, &due) == 1 ? due : 0;
 	d->next_send_ms = store_outbox_next_due(d->store, &due) == 1 ? due : 0;
 	/* The gauges count rows: once a second is enough. */
 	int64_t now = now_ms();
@@ -669,7 +673,7 @@ static void refresh_due(struct dispatcher *d)
 		if (store_outbox_counts(d->store, counts) == 0)
 			for (int i = 0; i < 4; i++)
 				metrics_set("aftercall_outbox_rows", states[i], (double)counts[i]);
-		long long timers = store_timer_count(d->store);
+		long long timers = store_timer_count(d->store, NULL);
 		if (timers >= 0)
 			metrics_set("aftercall_pending_timers", NULL, (double)timers);
 		d->gauges_ms = now;
@@ -998,7 +1002,8 @@ static void run_batch(struct dispatcher *d, struct job *jobs, struct send_res *r
 		deliver_outcomes(d);
 	int fired = 0;
 	if (want_timers &&
-	    (fired = store_timers_due(d->store, now, TIMERS_PER_PASS, fire_timer, d)) < 0)
+	    (fired = store_timers_due(d->store, now, TIMERS_PER_PASS, d->timer_ns, fire_timer,
+				      d)) < 0)
 		log_fields(AC_LOG_ERROR, "store: timers failed", "error", store_errmsg(d->store),
 			   LOG_END);
 	struct claim claim = {d, NULL, &claim.head, 0};
@@ -1130,6 +1135,35 @@ static void *dispatch_main(void *arg)
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
+/* Names the plugins with an on_timer callback, and says when the store
+ * holds timers of others: they stay for a host that loads their plugin. */
+static int set_timer_ns(struct dispatcher *d)
+{
+	json_t *names = json_array();
+	for (size_t i = 0; names && i < d->nplugins; i++) {
+		if (!PLUGIN_HAS(d->plugins[i].d, on_timer))
+			continue;
+		if (json_array_append_new(names, json_string(d->plugins[i].name))) {
+			json_decref(names);
+			names = NULL;
+		}
+	}
+	d->timer_ns = names ? json_dumps(names, JSON_COMPACT) : NULL;
+	json_decref(names);
+	if (!d->timer_ns)
+		return -1;
+	long long all = store_timer_count(d->store, NULL);
+	long long ours = store_timer_count(d->store, d->timer_ns);
+	if (all >= 0 && ours >= 0 && all > ours) {
+		char n[24];
+		snprintf(n, sizeof n, "%lld", all - ours);
+		log_fields(AC_LOG_WARN,
+			   "timers of plugins this host does not load are left for a host that does",
+			   "timers", n, LOG_END);
+	}
+	return 0;
+}
+
 struct dispatcher *dispatcher_new(const struct config *cfg, struct store *store,
 				  struct template_ref *templates, struct plugin *plugins,
 				  size_t nplugins, char *err, size_t errlen)
@@ -1173,6 +1207,11 @@ struct dispatcher *dispatcher_new(const struct config *cfg, struct store *store,
 		log_fields(AC_LOG_INFO, "plugin loaded", "plugin", plugins[i].name, "version",
 			   plugins[i].d->version ? plugins[i].d->version : "", "file",
 			   plugins[i].file, LOG_END);
+	}
+	if (set_timer_ns(d)) {
+		snprintf(err, errlen, "out of memory");
+		dispatcher_free(d);
+		return NULL;
 	}
 	refresh_due(d);
 	return d;
@@ -1249,6 +1288,7 @@ void dispatcher_free(struct dispatcher *d)
 	free_derived(d->emitted);
 	free_results(d->results);
 	free(d->hosts);
+	free(d->timer_ns);
 	pthread_mutex_destroy(&d->mu);
 	pthread_cond_destroy(&d->cv);
 	free(d);

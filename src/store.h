@@ -115,12 +115,15 @@ struct store_ops {
 		      size_t len, int64_t due_ms, const char *request_id);
 	int (*kv_get)(struct store *s, const char *ns, const char *key, char **val, size_t *len);
 	int (*kv_del)(struct store *s, const char *ns, const char *key);
+	/* The timer calls take `ns`, a JSON array of the namespaces (plugins)
+	 * to consider, as text: a host fires only its own plugins' timers and
+	 * leaves the others to a host that loads them. NULL: all. */
 	/* How many timers are pending; -1 on error. */
-	long long (*timer_count)(struct store *s);
+	long long (*timer_count)(struct store *s, const char *ns);
 	/* The earliest due time of any timer: 1 and *due set, 0 none, -1 error. */
-	int (*timer_next)(struct store *s, int64_t *due_ms);
+	int (*timer_next)(struct store *s, const char *ns, int64_t *due_ms);
 	/* Calls cb for up to `limit` timers due at `now`, earliest first. */
-	int (*timers_due)(struct store *s, int64_t now_ms, int limit,
+	int (*timers_due)(struct store *s, int64_t now_ms, int limit, const char *ns,
 			  int (*cb)(void *ctx, const struct timer_row *t), void *ctx);
 	int (*audit_append)(struct store *s, const struct audit_rec *r);
 	/* Audit records about a subject (a room) or a contact (detail's
@@ -227,7 +230,7 @@ int audit_walk_step(struct audit_walk *w, int64_t seq, const struct audit_rec *r
 #define store_kv_put(s, ...) ((s)->ops->kv_put((s), __VA_ARGS__))
 #define store_kv_get(s, ...) ((s)->ops->kv_get((s), __VA_ARGS__))
 #define store_kv_del(s, ...) ((s)->ops->kv_del((s), __VA_ARGS__))
-#define store_timer_count(s) ((s)->ops->timer_count(s))
+#define store_timer_count(s, ns) ((s)->ops->timer_count((s), (ns)))
 #define store_timer_next(s, ...) ((s)->ops->timer_next((s), __VA_ARGS__))
 #define store_timers_due(s, ...) ((s)->ops->timers_due((s), __VA_ARGS__))
 #define store_audit_append(s, ...) ((s)->ops->audit_append((s), __VA_ARGS__))

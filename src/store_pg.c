@@ -40,6 +40,12 @@
 #define LOCK_AUDIT "1633904756, 1"
 #define LOCK_MIGRATE "1633904756, 2"
 
+/* The timer queries' filter on namespaces (store.h): a JSON array of names,
+ * or NULL for all. */
+#define NS_IN(param)                                                                       \
+	" AND (" param "::json IS NULL OR ns IN (SELECT json_array_elements_text(" param   \
+	"::json)))"
+
 static const char *const steps[STORE_SCHEMA_VERSION + 1] = {
 	[1] = "CREATE TABLE IF NOT EXISTS journal("
 	      " seq bigserial PRIMARY KEY,"
@@ -149,11 +155,11 @@ static const char *const sql[Q_COUNT] = {
 		     " due_ms = excluded.due_ms, request_id = excluded.request_id",
 	[Q_KV_GET] = "SELECT value FROM kv WHERE ns = $1 AND key = $2",
 	[Q_KV_DEL] = "DELETE FROM kv WHERE ns = $1 AND key = $2",
-	[Q_TIMER_COUNT] = "SELECT count(*) FROM kv WHERE due_ms > 0",
-	[Q_TIMER_NEXT] = "SELECT min(due_ms) FROM kv WHERE due_ms > 0",
+	[Q_TIMER_COUNT] = "SELECT count(*) FROM kv WHERE due_ms > 0" NS_IN("$1"),
+	[Q_TIMER_NEXT] = "SELECT min(due_ms) FROM kv WHERE due_ms > 0" NS_IN("$1"),
 	[Q_TIMERS_DUE] = "SELECT ns, key, value, due_ms, request_id FROM kv"
-			 " WHERE due_ms > 0 AND due_ms <= $1 ORDER BY due_ms LIMIT $2"
-			 " FOR UPDATE SKIP LOCKED",
+			 " WHERE due_ms > 0 AND due_ms <= $1" NS_IN("$3")
+			 " ORDER BY due_ms LIMIT $2 FOR UPDATE SKIP LOCKED",
 	[Q_AUDIT_LOCK] = "SELECT pg_advisory_xact_lock(" LOCK_AUDIT ")",
 	[Q_AUDIT_HEAD] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
 	[Q_AUDIT_ADD] = "INSERT INTO audit(seq, ts_ms, actor, kind, subject, request_id, detail,"
@@ -649,9 +655,9 @@ static int pg_kv_del(struct store *s, const char *ns, const char *key)
 }
 
 /* One number from a one-row query: 1 and *out, 0 when NULL, -1 error. */
-static int one_num(struct pg_store *ps, int which, int64_t *out)
+static int one_num(struct pg_store *ps, int which, const struct params *p, int64_t *out)
 {
-	PGresult *r = run(ps, which, NULL);
+	PGresult *r = run(ps, which, p);
 	if (!r)
 		return -1;
 	int found = libpq.ntuples(r) == 1 && !libpq.getisnull(r, 0, 0);
@@ -661,27 +667,32 @@ static int one_num(struct pg_store *ps, int which, int64_t *out)
 	return found;
 }
 
-static long long pg_timer_count(struct store *s)
+static long long pg_timer_count(struct store *s, const char *ns)
 {
+	struct params p = {0};
+	p_text(&p, ns);
 	int64_t n = 0;
-	return one_num(PS(s), Q_TIMER_COUNT, &n) < 0 ? -1 : (long long)n;
+	return one_num(PS(s), Q_TIMER_COUNT, &p, &n) < 0 ? -1 : (long long)n;
 }
 
-static int pg_timer_next(struct store *s, int64_t *due_ms)
+static int pg_timer_next(struct store *s, const char *ns, int64_t *due_ms)
 {
-	return one_num(PS(s), Q_TIMER_NEXT, due_ms);
+	struct params p = {0};
+	p_text(&p, ns);
+	return one_num(PS(s), Q_TIMER_NEXT, &p, due_ms);
 }
 
 /* Due timers are claimed with their rows locked (SKIP LOCKED: another
  * host's claim is passed over) and, one by one, the key's advisory lock:
  * a key another host is reading or writing right now waits for next time. */
-static int pg_timers_due(struct store *s, int64_t now_ms, int limit,
+static int pg_timers_due(struct store *s, int64_t now_ms, int limit, const char *ns,
 			 int (*cb)(void *ctx, const struct timer_row *t), void *ctx)
 {
 	struct pg_store *ps = PS(s);
 	struct params p = {0};
 	p_int(&p, now_ms);
 	p_int(&p, limit);
+	p_text(&p, ns);
 	PGresult *r = run(ps, Q_TIMERS_DUE, &p);
 	if (!r)
 		return -1;
@@ -974,7 +985,7 @@ static int pg_outbox_next_due(struct store *s, int64_t *due_ms)
 		ps->orphans_ms = now;
 		pg_outbox_requeue_inflight(s);
 	}
-	return one_num(ps, Q_OUTBOX_NEXT, due_ms);
+	return one_num(ps, Q_OUTBOX_NEXT, NULL, due_ms);
 }
 
 static int pg_outbox_notify_due(struct store *s, int limit, outbox_cb cb, void *ctx)

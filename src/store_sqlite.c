@@ -136,8 +136,12 @@ static const char *const sql[Q_COUNT] = {
 		     " due_ms = excluded.due_ms, request_id = excluded.request_id",
 	[Q_KV_GET] = "SELECT value FROM kv WHERE ns = ?1 AND key = ?2",
 	[Q_KV_DEL] = "DELETE FROM kv WHERE ns = ?1 AND key = ?2",
-	[Q_TIMER_NEXT] = "SELECT min(due_ms) FROM kv WHERE due_ms > 0",
-	[Q_TIMERS_DUE] = "SELECT ns, key, value, due_ms, request_id FROM kv WHERE due_ms > 0 AND due_ms <= ?1"
+	[Q_TIMER_NEXT] = "SELECT due_ms FROM kv INDEXED BY kv_due WHERE due_ms > 0"
+			 " AND (?1 IS NULL OR ns IN (SELECT value FROM json_each(?1)))"
+			 " ORDER BY due_ms LIMIT 1",
+	[Q_TIMERS_DUE] = "SELECT ns, key, value, due_ms, request_id FROM kv INDEXED BY kv_due"
+			 " WHERE due_ms > 0 AND due_ms <= ?1"
+			 " AND (?3 IS NULL OR ns IN (SELECT value FROM json_each(?3)))"
 			 " ORDER BY due_ms LIMIT ?2",
 	[Q_AUDIT_HEAD] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
 	[Q_AUDIT_ADD] = "INSERT INTO audit(seq, ts_ms, actor, kind, subject, request_id, detail,"
@@ -487,22 +491,26 @@ static int sq_kv_del(struct store *s, const char *ns, const char *key)
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-static long long sq_timer_count(struct store *s)
+static long long sq_timer_count(struct store *s, const char *ns)
 {
 	sqlite3_stmt *st;
 	long long n = -1;
-	if (sqlite3_prepare_v2(DB(s), "SELECT count(*) FROM kv INDEXED BY kv_due WHERE due_ms > 0", -1,
-			       &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(DB(s),
+			       "SELECT count(*) FROM kv INDEXED BY kv_due WHERE due_ms > 0"
+			       " AND (?1 IS NULL OR ns IN (SELECT value FROM json_each(?1)))",
+			       -1, &st, NULL) != SQLITE_OK)
 		return -1;
+	sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		n = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	return n;
 }
 
-static int sq_timer_next(struct store *s, int64_t *due_ms)
+static int sq_timer_next(struct store *s, const char *ns, int64_t *due_ms)
 {
 	sqlite3_stmt *st = stmt(s, Q_TIMER_NEXT);
+	sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st), found = 0;
 	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
 		*due_ms = sqlite3_column_int64(st, 0);
@@ -520,7 +528,7 @@ struct due_copy {
 
 /* Due rows are copied out before any callback runs: the callbacks write to
  * the same table, which must not change under an open cursor. */
-static int sq_timers_due(struct store *s, int64_t now_ms, int limit,
+static int sq_timers_due(struct store *s, int64_t now_ms, int limit, const char *ns,
 			 int (*cb)(void *ctx, const struct timer_row *t), void *ctx)
 {
 	struct due_copy *rows = calloc((size_t)limit, sizeof *rows);
@@ -529,6 +537,7 @@ static int sq_timers_due(struct store *s, int64_t now_ms, int limit,
 	sqlite3_stmt *st = stmt(s, Q_TIMERS_DUE);
 	sqlite3_bind_int64(st, 1, now_ms);
 	sqlite3_bind_int(st, 2, limit);
+	sqlite3_bind_text(st, 3, ns, -1, SQLITE_STATIC);
 	int n = 0;
 	while (n < limit && sqlite3_step(st) == SQLITE_ROW) {
 		struct due_copy *r = &rows[n++];

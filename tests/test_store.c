@@ -155,23 +155,61 @@ START_TEST(timers_due_in_order)
 	struct store *s = open_store(1);
 	int64_t due;
 	ck_assert_int_eq(store_begin(s), 0);
-	ck_assert_int_eq(store_timer_next(s, &due), 0);
+	ck_assert_int_eq(store_timer_next(s, NULL, &due), 0);
 	ck_assert_int_eq(store_kv_put(s, "p", "late", "", 0, 3000, NULL), 0);
 	ck_assert_int_eq(store_kv_put(s, "p", "early", "", 0, 1000, NULL), 0);
 	ck_assert_int_eq(store_kv_put(s, "p", "never", "", 0, 0, NULL), 0);
 	ck_assert_int_eq(store_commit(s), 0);
 	store_close(s);
 	s = open_store(1); /* timers are durable */
-	ck_assert_int_eq(store_timer_next(s, &due), 1);
+	ck_assert_int_eq(store_timer_next(s, NULL, &due), 1);
 	ck_assert_int_eq(due, 1000);
 	struct seen seen = {0};
-	ck_assert_int_eq(store_timers_due(s, 2000, 10, collect, &seen), 1);
+	ck_assert_int_eq(store_timers_due(s, 2000, 10, NULL, collect, &seen), 1);
 	ck_assert_int_eq(seen.n, 1);
 	ck_assert_str_eq(seen.keys[0], "early");
 	seen.n = 0;
-	ck_assert_int_eq(store_timers_due(s, 5000, 10, collect, &seen), 2);
+	ck_assert_int_eq(store_timers_due(s, 5000, 10, NULL, collect, &seen), 2);
 	ck_assert_str_eq(seen.keys[0], "early");
 	ck_assert_str_eq(seen.keys[1], "late");
+	store_close(s);
+}
+END_TEST
+
+/* A host fires only the timers of the plugins it loads (the namespaces it
+ * names); the others wait, untouched, for a host that loads theirs. */
+START_TEST(timers_of_named_plugins_only)
+{
+	struct store *s = open_store(1);
+	int64_t due;
+	ck_assert_int_eq(store_begin(s), 0);
+	ck_assert_int_eq(store_kv_put(s, "ghost", "g1", "", 0, 500, NULL), 0);
+	ck_assert_int_eq(store_kv_put(s, "ghost", "g2", "", 0, 600, NULL), 0);
+	ck_assert_int_eq(store_kv_put(s, "p", "p1", "", 0, 900, NULL), 0);
+	ck_assert_int_eq(store_kv_put(s, "q", "q1", "", 0, 800, NULL), 0);
+	ck_assert_int_eq(store_commit(s), 0);
+
+	ck_assert_int_eq(store_timer_count(s, NULL), 4);
+	ck_assert_int_eq(store_timer_count(s, "[\"p\",\"q\"]"), 2);
+	ck_assert_int_eq(store_timer_count(s, "[]"), 0);
+	ck_assert_int_eq(store_timer_next(s, NULL, &due), 1);
+	ck_assert_int_eq(due, 500);
+	ck_assert_int_eq(store_timer_next(s, "[\"p\",\"q\"]", &due), 1);
+	ck_assert_int_eq(due, 800);
+	ck_assert_int_eq(store_timer_next(s, "[\"nobody\"]", &due), 0);
+
+	struct seen seen = {0};
+	ck_assert_int_eq(store_begin(s), 0);
+	ck_assert_int_eq(store_timers_due(s, 1000, 10, "[\"p\",\"q\"]", collect, &seen), 2);
+	ck_assert_int_eq(store_commit(s), 0);
+	ck_assert_int_eq(seen.n, 2);
+	ck_assert_str_eq(seen.keys[0], "q1");
+	ck_assert_str_eq(seen.keys[1], "p1");
+	seen.n = 0;
+	ck_assert_int_eq(store_begin(s), 0);
+	ck_assert_int_eq(store_timers_due(s, 1000, 10, "[]", collect, &seen), 0);
+	ck_assert_int_eq(store_commit(s), 0);
+	ck_assert_int_eq(seen.n, 0);
 	store_close(s);
 }
 END_TEST
@@ -363,9 +401,9 @@ START_TEST(pg_timer_fires_on_one_host)
 	/* Both claim at once: each due timer goes to one of them. */
 	struct keys ka = {.s = a}, kb = {.s = b};
 	ck_assert_int_eq(store_begin(a), 0);
-	ck_assert_int_eq(store_timers_due(a, 1000, 4, take, &ka), 4);
+	ck_assert_int_eq(store_timers_due(a, 1000, 4, NULL, take, &ka), 4);
 	ck_assert_int_eq(store_begin(b), 0);
-	ck_assert_int_eq(store_timers_due(b, 1000, 32, take, &kb), 6);
+	ck_assert_int_eq(store_timers_due(b, 1000, 32, NULL, take, &kb), 6);
 	ck_assert_int_eq(ka.n, 4);
 	ck_assert_int_eq(kb.n, 6);
 	for (int i = 0; i < ka.n; i++)
@@ -373,7 +411,7 @@ START_TEST(pg_timer_fires_on_one_host)
 			ck_assert_str_ne(ka.k[i], kb.k[j]);
 	ck_assert_int_eq(store_commit(a), 0);
 	ck_assert_int_eq(store_commit(b), 0);
-	ck_assert_int_eq(store_timer_count(a), 0);
+	ck_assert_int_eq(store_timer_count(a, NULL), 0);
 
 	/* A key another host is reading right now is left for later. */
 	ck_assert_int_eq(store_begin(a), 0);
@@ -386,12 +424,12 @@ START_TEST(pg_timer_fires_on_one_host)
 	free(v);
 	kb.n = 0;
 	ck_assert_int_eq(store_begin(b), 0);
-	ck_assert_int_eq(store_timers_due(b, 1000, 32, take, &kb), 0);
+	ck_assert_int_eq(store_timers_due(b, 1000, 32, NULL, take, &kb), 0);
 	ck_assert_int_eq(kb.n, 0);
 	store_rollback(b);
 	ck_assert_int_eq(store_commit(a), 0);
 	ck_assert_int_eq(store_begin(b), 0);
-	ck_assert_int_eq(store_timers_due(b, 1000, 32, take, &kb), 1);
+	ck_assert_int_eq(store_timers_due(b, 1000, 32, NULL, take, &kb), 1);
 	ck_assert_int_eq(kb.n, 1);
 	ck_assert_int_eq(store_commit(b), 0);
 	store_close(a);
@@ -652,6 +690,7 @@ int main(void)
 	tcase_add_test(tc, rollback_leaves_nothing);
 	tcase_add_test(tc, kv_namespaces);
 	tcase_add_test(tc, timers_due_in_order);
+	tcase_add_test(tc, timers_of_named_plugins_only);
 	tcase_add_test(tc, audit_chain_detects_tampering);
 	tcase_add_test(tc, schema_steps_and_refusals);
 	tcase_add_test(tc, second_server_refused);
@@ -668,6 +707,7 @@ int main(void)
 		tcase_add_test(tc, rollback_leaves_nothing);
 		tcase_add_test(tc, kv_namespaces);
 		tcase_add_test(tc, timers_due_in_order);
+		tcase_add_test(tc, timers_of_named_plugins_only);
 		tcase_add_test(tc, audit_chain_detects_tampering);
 		tcase_add_test(tc, schema_steps_and_refusals);
 		tcase_add_test(tc, pg_journal_once_across_hosts);

@@ -82,6 +82,26 @@ check "the delivery in flight finished before the exit" 0 \
 check_grep "the plugin heard its outcome" '^delivery EV_l7 done' "$RECORD"
 control faults '{}' >/dev/null
 
+# A timer of a plugin this host does not load (another host's, on a shared
+# store) is left alone, not claimed and pushed back, and start-up says so.
+due=$(($(date +%s%3N) - 1000))
+store_sql "$STORE" "insert into kv(ns, key, value, due_ms) values('ghost', 'g1', 'x', $due)" >/dev/null
+start_host "$WORK/l.yaml" || finish
+wait_log '"msg":"timers of plugins this host does not load are left for a host that does"'
+check_grep "start-up names the timers left for another host" \
+	'"msg":"timers of plugins this host does not load are left for a host that does","timers":"1"' \
+	"$WORK/host.log"
+sleep 1.5 # the dispatcher looks for due timers at least once a second
+check "the other plugin's timer is untouched" "$due" \
+	"$(store_sql "$STORE" "select due_ms from kv where ns = 'ghost' and key = 'g1'")"
+if grep -q 'timer of a plugin that is not loaded' "$WORK/host.log"; then
+	not_ok "and was never claimed"
+else
+	ok "and was never claimed"
+fi
+stop_host
+store_sql "$STORE" "delete from kv where ns = 'ghost'" >/dev/null
+
 # A second serve on the same SQLite file is refused while the first runs
 # (on PostgreSQL, hosts share the store: multihost.sh).
 if ! on_postgres; then
