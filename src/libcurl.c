@@ -51,3 +51,18 @@ int libcurl_load(char *err, size_t errlen)
 {
 	return dl_load(&lib, err, errlen);
 }
+
+int libcurl_headers(const char *const *lines, struct curl_slist **out)
+{
+	struct curl_slist *h = NULL;
+	for (; *lines; lines++) {
+		struct curl_slist *l = libcurl.slist_append(h, *lines);
+		if (!l) {
+			libcurl.slist_free_all(h);
+			return -1;
+		}
+		h = l;
+	}
+	*out = h;
+	return 0;
+}

@@ -51,4 +51,8 @@ extern struct libcurl libcurl;
  * saying why. libcurl stays loaded until the process ends. */
 int libcurl_load(char *err, size_t errlen);
 
+/* The header list of a request, from NULL-terminated "Name: value" lines.
+ * -1 when memory ran out (nothing is left to free). */
+int libcurl_headers(const char *const *lines, struct curl_slist **out);
+
 #endif

@@ -216,16 +216,7 @@ static void start_transfer(struct outbox *o, struct send_req *req)
 	struct transfer *t = calloc(1, sizeof *t);
 	struct send_res *res = calloc(1, sizeof *res);
 	CURL *e = libcurl.easy_init();
-	int oom = !t || !res || !e;
-	for (char **h = req->headers; !oom && *h; h++) {
-		struct curl_slist *l = libcurl.slist_append(t->headers, *h);
-		oom = !l;
-		if (l)
-			t->headers = l;
-	}
-	if (oom) {
-		if (t)
-			libcurl.slist_free_all(t->headers);
+	if (!t || !res || !e || libcurl_headers((const char *const *)req->headers, &t->headers)) {
 		free(t);
 		libcurl.easy_cleanup(e);
 		give_up(o, req, res, "out of memory");

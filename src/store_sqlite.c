@@ -120,6 +120,10 @@ enum {
 	Q_COUNT
 };
 
+/* The timer queries' filter on namespaces (store.h): a JSON array of names,
+ * or NULL for all. */
+#define NS_IN(param) " AND (" param " IS NULL OR ns IN (SELECT value FROM json_each(" param ")))"
+
 static const char *const sql[Q_COUNT] = {
 	[Q_BEGIN] = "BEGIN IMMEDIATE",
 	[Q_COMMIT] = "COMMIT",
@@ -136,13 +140,10 @@ static const char *const sql[Q_COUNT] = {
 		     " due_ms = excluded.due_ms, request_id = excluded.request_id",
 	[Q_KV_GET] = "SELECT value FROM kv WHERE ns = ?1 AND key = ?2",
 	[Q_KV_DEL] = "DELETE FROM kv WHERE ns = ?1 AND key = ?2",
-	[Q_TIMER_NEXT] = "SELECT due_ms FROM kv INDEXED BY kv_due WHERE due_ms > 0"
-			 " AND (?1 IS NULL OR ns IN (SELECT value FROM json_each(?1)))"
+	[Q_TIMER_NEXT] = "SELECT due_ms FROM kv INDEXED BY kv_due WHERE due_ms > 0" NS_IN("?1")
 			 " ORDER BY due_ms LIMIT 1",
 	[Q_TIMERS_DUE] = "SELECT ns, key, value, due_ms, request_id FROM kv INDEXED BY kv_due"
-			 " WHERE due_ms > 0 AND due_ms <= ?1"
-			 " AND (?3 IS NULL OR ns IN (SELECT value FROM json_each(?3)))"
-			 " ORDER BY due_ms LIMIT ?2",
+			 " WHERE due_ms > 0 AND due_ms <= ?1" NS_IN("?3") " ORDER BY due_ms LIMIT ?2",
 	[Q_AUDIT_HEAD] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
 	[Q_AUDIT_ADD] = "INSERT INTO audit(seq, ts_ms, actor, kind, subject, request_id, detail,"
 			" prev, hash) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -496,8 +497,7 @@ static long long sq_timer_count(struct store *s, const char *ns)
 	sqlite3_stmt *st;
 	long long n = -1;
 	if (sqlite3_prepare_v2(DB(s),
-			       "SELECT count(*) FROM kv INDEXED BY kv_due WHERE due_ms > 0"
-			       " AND (?1 IS NULL OR ns IN (SELECT value FROM json_each(?1)))",
+			       "SELECT count(*) FROM kv INDEXED BY kv_due WHERE due_ms > 0" NS_IN("?1"),
 			       -1, &st, NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);

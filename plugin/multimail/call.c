@@ -55,18 +55,10 @@ int mm_call(const struct mm_client *c, const char *method, const char *path, con
 	char auth[600];
 	snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->key);
 	const char *const lines[] = {auth, "Accept: application/json",
-				     body ? "Content-Type: application/json" : NULL};
+				     body ? "Content-Type: application/json" : NULL, NULL};
 	struct curl_slist *h = NULL;
-	int oom = !url;
-	for (size_t i = 0; !oom && i < sizeof lines / sizeof lines[0] && lines[i]; i++) {
-		struct curl_slist *l = libcurl.slist_append(h, lines[i]);
-		oom = !l;
-		if (l)
-			h = l;
-	}
-	if (oom) {
+	if (!url || libcurl_headers(lines, &h)) {
 		snprintf(err, errlen, "out of memory");
-		libcurl.slist_free_all(h);
 		libcurl.easy_cleanup(e);
 		free(url);
 		return -1;
