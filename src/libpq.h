@@ -32,6 +32,12 @@ struct libpq {
 				 const char *const *values, const int *lengths, const int *formats,
 				 int result_format);
 	int (*setSingleRowMode)(PGconn *c);
+	int (*sendQueryParams)(PGconn *c, const char *query, int nparams, const Oid *types,
+			       const char *const *values, const int *lengths, const int *formats,
+			       int result_format);
+	int (*enterPipelineMode)(PGconn *c);
+	int (*exitPipelineMode)(PGconn *c);
+	int (*pipelineSync)(PGconn *c);
 	PGresult *(*getResult)(PGconn *c);
 	ExecStatusType (*resultStatus)(const PGresult *r);
 	char *(*resultErrorMessage)(const PGresult *r);

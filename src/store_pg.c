@@ -225,6 +225,14 @@ struct pg_store {
 	size_t nheld, capheld;
 	size_t marks[MAX_SAVEPOINTS];
 	int depth;
+	/* Commands whose answer nothing waits for (SAVEPOINT, RELEASE,
+	 * ROLLBACK TO) wait here and go out with the next statement, in one
+	 * round trip: an event costs one instead of three. */
+	const char *deferred[2 * MAX_SAVEPOINTS + 4];
+	int ndeferred;
+	int aborted; /* a statement failed since the last savepoint was undone */
+	int broken;  /* a deferred command failed: this transaction cannot commit */
+	char sql[1024]; /* those commands (at most 20 of 16 bytes), then one more */
 	char err[512];
 };
 
@@ -282,17 +290,82 @@ static void set_err(struct pg_store *ps, const PGresult *r)
 		ps->err[--n] = '\0';
 }
 
+/* A statement failed: so, for PostgreSQL, did the transaction, until the
+ * savepoint is rolled back to. */
+static void failed(struct pg_store *ps, const PGresult *r)
+{
+	set_err(ps, r);
+	if (ps->in_txn)
+		ps->aborted = 1;
+}
+
+static void defer(struct pg_store *ps, const char *cmd);
+
+/* The results of one statement of a pipeline, up to the NULL that ends
+ * them: the last one, or NULL when the connection failed. */
+static PGresult *take(PGconn *c)
+{
+	PGresult *last = NULL, *r;
+	while ((r = libpq.getResult(c))) {
+		libpq.clear(last);
+		last = r;
+		if (libpq.resultStatus(r) == PGRES_PIPELINE_SYNC)
+			break;
+	}
+	return last;
+}
+
+/* The deferred commands, then prepared statement `name`, as one pipeline:
+ * one round trip. Its result, whatever its status, or NULL. A deferred
+ * command that fails breaks the transaction (what follows it is not run);
+ * a connection left in a state this cannot tell is made again. */
+static PGresult *run_piped(struct pg_store *ps, const char *name, const struct params *p)
+{
+	PGconn *c = ps->conn;
+	int n = ps->ndeferred, sent = libpq.enterPipelineMode(c);
+	ps->ndeferred = 0;
+	for (int i = 0; sent && i < n; i++)
+		sent = libpq.sendQueryParams(c, ps->deferred[i], 0, NULL, NULL, NULL, NULL, 0);
+	sent = sent &&
+	       libpq.sendQueryPrepared(c, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
+				       p ? p->fmt : NULL, 0) &&
+	       libpq.pipelineSync(c);
+	if (!sent) {
+		set_err(ps, NULL);
+		ps->broken = ps->reconnect = 1;
+		return NULL;
+	}
+	PGresult *r = NULL;
+	for (int i = 0; i <= n; i++) {
+		libpq.clear(r);
+		r = take(c);
+		if (i < n && libpq.resultStatus(r) != PGRES_COMMAND_OK && !ps->broken) {
+			set_err(ps, r);
+			ps->broken = 1;
+		}
+	}
+	PGresult *sync = libpq.getResult(c);
+	if (libpq.resultStatus(sync) != PGRES_PIPELINE_SYNC || !libpq.exitPipelineMode(c))
+		ps->broken = ps->reconnect = 1;
+	libpq.clear(sync);
+	return r;
+}
+
 /* Runs prepared statement `which`; NULL (and err set) unless it succeeded. */
 static PGresult *run(struct pg_store *ps, int which, const struct params *p)
 {
 	char name[8];
 	snprintf(name, sizeof name, "q%d", which);
-	PGresult *r = libpq.execPrepared(ps->conn, name, p ? p->n : 0, p ? p->v : NULL,
-				     p ? p->len : NULL, p ? p->fmt : NULL, 0);
+	PGresult *r = ps->ndeferred ? run_piped(ps, name, p)
+				: libpq.execPrepared(ps->conn, name, p ? p->n : 0, p ? p->v : NULL,
+						     p ? p->len : NULL, p ? p->fmt : NULL, 0);
 	ExecStatusType st = libpq.resultStatus(r);
-	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+	if (r && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK))
 		return r;
-	set_err(ps, r);
+	if (ps->broken && st == PGRES_PIPELINE_ABORTED)
+		ps->aborted = 1; /* keep the message of the command that failed */
+	else
+		failed(ps, r);
 	libpq.clear(r);
 	return NULL;
 }
@@ -316,14 +389,50 @@ static int run_changes(struct pg_store *ps, int which, const struct params *p)
 	return n;
 }
 
+/* Runs q after the deferred commands, as one simple query: the result is
+ * the last command's, or the first error. */
+static PGresult *exec_after(struct pg_store *ps, const char *q)
+{
+	if (!ps->ndeferred)
+		return libpq.exec(ps->conn, q);
+	char *buf = ps->sql;
+	size_t len = 0, qlen = strlen(q);
+	for (int i = 0; i < ps->ndeferred; i++)
+		len += (size_t)snprintf(buf + len, sizeof ps->sql - len, "%s; ", ps->deferred[i]);
+	if (qlen >= sizeof ps->sql - len) {
+		PGresult *r = exec_after(ps, "SELECT 1");
+		if (libpq.resultStatus(r) != PGRES_TUPLES_OK)
+			return r;
+		libpq.clear(r);
+		return libpq.exec(ps->conn, q);
+	}
+	memcpy(buf + len, q, qlen + 1);
+	ps->ndeferred = 0;
+	return libpq.exec(ps->conn, buf);
+}
+
 static int exec_simple(struct pg_store *ps, const char *q)
 {
-	PGresult *r = libpq.exec(ps->conn, q);
+	int deferred = ps->ndeferred > 0;
+	PGresult *r = exec_after(ps, q);
 	int ok = libpq.resultStatus(r) == PGRES_COMMAND_OK || libpq.resultStatus(r) == PGRES_TUPLES_OK;
-	if (!ok)
-		set_err(ps, r);
+	if (!ok) {
+		failed(ps, r);
+		ps->broken |= deferred;
+	}
 	libpq.clear(r);
 	return ok ? 0 : -1;
+}
+
+static const char SAVEPOINT[] = "SAVEPOINT ev", RELEASE[] = "RELEASE ev",
+		  ROLLBACK_TO[] = "ROLLBACK TO ev";
+
+/* Defers cmd to the next statement; with the list full, sends it all now. */
+static void defer(struct pg_store *ps, const char *cmd)
+{
+	if (ps->ndeferred == (int)(sizeof ps->deferred / sizeof *ps->deferred))
+		exec_simple(ps, "SELECT 1");
+	ps->deferred[ps->ndeferred++] = cmd;
 }
 
 static const char *val(const PGresult *r, int row, int col)
@@ -435,6 +544,7 @@ static int pg_begin(struct store *s)
 	/* Read committed, whatever the server's default: each statement sees
 	 * what other hosts committed before it, which the key locks and the
 	 * audit head rely on. */
+	ps->ndeferred = ps->aborted = ps->broken = 0;
 	if (ensure_conn(ps) || exec_simple(ps, "BEGIN ISOLATION LEVEL READ COMMITTED"))
 		return -1;
 	held_free(ps, 0);
@@ -495,7 +605,7 @@ static void pg_rollback(struct store *s)
 {
 	struct pg_store *ps = PS(s);
 	held_free(ps, 0);
-	ps->in_txn = 0;
+	ps->in_txn = ps->ndeferred = ps->aborted = ps->broken = 0;
 	if (libpq.transactionStatus(ps->conn) != PQTRANS_IDLE)
 		exec_simple(ps, "ROLLBACK");
 }
@@ -503,11 +613,11 @@ static void pg_rollback(struct store *s)
 static int pg_commit(struct store *s)
 {
 	struct pg_store *ps = PS(s);
-	if (flush_audit(ps)) {
+	if (flush_audit(ps) || ps->broken) {
 		pg_rollback(s);
 		return -1;
 	}
-	PGresult *r = libpq.exec(ps->conn, "COMMIT");
+	PGresult *r = exec_after(ps, "COMMIT");
 	/* COMMIT of a transaction that failed earlier answers ROLLBACK. */
 	int ok = libpq.resultStatus(r) == PGRES_COMMAND_OK && !strcmp(libpq.cmdStatus(r), "COMMIT");
 	if (!ok) {
@@ -517,27 +627,41 @@ static int pg_commit(struct store *s)
 			snprintf(ps->err, sizeof ps->err, "the transaction failed and was rolled back");
 	}
 	libpq.clear(r);
-	ps->in_txn = 0;
+	ps->in_txn = ps->aborted = 0;
 	held_free(ps, 0);
 	if (!ok && libpq.transactionStatus(ps->conn) != PQTRANS_IDLE)
 		exec_simple(ps, "ROLLBACK");
 	return ok ? 0 : -1;
 }
 
+/* Savepoints are deferred to the next statement (defer), and one that no
+ * statement followed is never sent. After an error only a rollback to the
+ * savepoint is possible, as in PostgreSQL, which would refuse the rest. */
 static int pg_savepoint(struct store *s)
 {
 	struct pg_store *ps = PS(s);
-	if (ps->depth >= MAX_SAVEPOINTS || exec_simple(ps, "SAVEPOINT ev"))
+	if (ps->depth >= MAX_SAVEPOINTS || ps->aborted)
 		return -1;
+	defer(ps, SAVEPOINT);
 	ps->marks[ps->depth++] = ps->nheld;
 	return 0;
+}
+
+static int unsent_savepoint(struct pg_store *ps)
+{
+	if (!ps->ndeferred || ps->deferred[ps->ndeferred - 1] != SAVEPOINT)
+		return 0;
+	ps->ndeferred--;
+	return 1;
 }
 
 static int pg_release(struct store *s)
 {
 	struct pg_store *ps = PS(s);
-	if (exec_simple(ps, "RELEASE ev"))
+	if (ps->aborted)
 		return -1;
+	if (!unsent_savepoint(ps))
+		defer(ps, RELEASE);
 	if (ps->depth)
 		ps->depth--;
 	return 0;
@@ -546,8 +670,11 @@ static int pg_release(struct store *s)
 static void pg_rollback_to(struct store *s)
 {
 	struct pg_store *ps = PS(s);
-	exec_simple(ps, "ROLLBACK TO ev");
-	exec_simple(ps, "RELEASE ev");
+	if (!unsent_savepoint(ps)) {
+		defer(ps, ROLLBACK_TO);
+		defer(ps, RELEASE);
+	}
+	ps->aborted = 0;
 	if (ps->depth)
 		held_free(ps, ps->marks[--ps->depth]);
 }
@@ -779,6 +906,8 @@ static int each_streamed(struct pg_store *ps, int which, const struct params *p,
 {
 	char name[8];
 	snprintf(name, sizeof name, "q%d", which);
+	if (ps->ndeferred && exec_simple(ps, "SELECT 1"))
+		return -1;
 	if (!libpq.sendQueryPrepared(ps->conn, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
 				 p ? p->fmt : NULL, 0)) {
 		set_err(ps, NULL);

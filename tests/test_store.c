@@ -113,6 +113,77 @@ START_TEST(rollback_leaves_nothing)
 }
 END_TEST
 
+/* Savepoints nest; one undone or kept with nothing done inside is fine
+ * (the PostgreSQL backend sends savepoints with the next statement). */
+START_TEST(savepoints_nest)
+{
+	struct store *s = open_store(1);
+	char *v;
+	size_t n;
+	ck_assert_int_eq(store_begin(s), 0);
+	ck_assert_int_eq(store_savepoint(s), 0);
+	ck_assert_int_eq(store_journal_add(s, "EV_a", "/r", "t", "{}", 2, 1, NULL), 1);
+	ck_assert_int_eq(store_release(s), 0);
+
+	ck_assert_int_eq(store_savepoint(s), 0);
+	ck_assert_int_eq(store_journal_add(s, "EV_b", "/r", "t", "{}", 2, 1, NULL), 1);
+	ck_assert_int_eq(store_savepoint(s), 0);
+	ck_assert_int_eq(store_kv_put(s, "p", "inner", "v", 1, 0, NULL), 0);
+	store_rollback_to(s);
+	ck_assert_int_eq(store_kv_get(s, "p", "inner", &v, &n), 0);
+	ck_assert_int_eq(store_savepoint(s), 0);
+	ck_assert_int_eq(store_kv_put(s, "p", "kept", "w", 1, 0, NULL), 0);
+	ck_assert_int_eq(store_release(s), 0);
+	ck_assert_int_eq(store_release(s), 0);
+
+	ck_assert_int_eq(store_savepoint(s), 0);
+	store_rollback_to(s);
+	ck_assert_int_eq(store_savepoint(s), 0);
+	ck_assert_int_eq(store_release(s), 0);
+	ck_assert_int_eq(store_savepoint(s), 0);
+	ck_assert_int_eq(store_journal_add(s, "EV_c", "/r", "t", "{}", 2, 1, NULL), 1);
+	store_rollback_to(s);
+	ck_assert_int_eq(store_commit(s), 0);
+
+	ck_assert_int_eq(store_journal_find(s, "EV_a", NULL, NULL), 1);
+	ck_assert_int_eq(store_journal_find(s, "EV_b", NULL, NULL), 1);
+	ck_assert_int_eq(store_journal_find(s, "EV_c", NULL, NULL), 0);
+	ck_assert_int_eq(store_kv_get(s, "p", "inner", &v, &n), 0);
+	ck_assert_int_eq(store_kv_get(s, "p", "kept", &v, &n), 1);
+	free(v);
+	store_close(s);
+}
+END_TEST
+
+/* A statement that fails inside a savepoint is undone with it, and the
+ * transaction goes on; on PostgreSQL, where the failure aborts the
+ * transaction, keeping the savepoint is refused. */
+START_TEST(failed_statement_undone)
+{
+	struct store *s = open_store(1);
+	ck_assert_int_eq(store_begin(s), 0);
+	ck_assert_int_eq(store_savepoint(s), 0);
+	ck_assert_int_eq(store_journal_add(s, "EV_1", "/r", "t", "{}", 2, 1, NULL), 1);
+	ck_assert_int_eq(store_release(s), 0);
+	ck_assert_int_eq(store_savepoint(s), 0);
+	ck_assert_int_eq(store_journal_add(s, "EV_2", "/r", "t", "{}", 2, 1, NULL), 1);
+	ck_assert_int_eq(store_journal_add(s, "EV_3", NULL, "t", "{}", 2, 1, NULL), -1);
+	if (on_pg()) {
+		ck_assert_int_eq(store_release(s), -1);
+		ck_assert_int_eq(store_savepoint(s), -1);
+	}
+	store_rollback_to(s);
+	ck_assert_int_eq(store_savepoint(s), 0);
+	ck_assert_int_eq(store_journal_add(s, "EV_4", "/r", "t", "{}", 2, 1, NULL), 1);
+	ck_assert_int_eq(store_release(s), 0);
+	ck_assert_int_eq(store_commit(s), 0);
+	ck_assert_int_eq(store_journal_find(s, "EV_1", NULL, NULL), 1);
+	ck_assert_int_eq(store_journal_find(s, "EV_2", NULL, NULL), 0);
+	ck_assert_int_eq(store_journal_find(s, "EV_4", NULL, NULL), 1);
+	store_close(s);
+}
+END_TEST
+
 START_TEST(kv_namespaces)
 {
 	struct store *s = open_store(1);
@@ -688,6 +759,8 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, journal_dedupes_and_persists);
 	tcase_add_test(tc, rollback_leaves_nothing);
+	tcase_add_test(tc, savepoints_nest);
+	tcase_add_test(tc, failed_statement_undone);
 	tcase_add_test(tc, kv_namespaces);
 	tcase_add_test(tc, timers_due_in_order);
 	tcase_add_test(tc, timers_of_named_plugins_only);
@@ -705,6 +778,10 @@ int main(void)
 		tcase_add_checked_fixture(tc, pg_setup, pg_teardown);
 		tcase_add_test(tc, journal_dedupes_and_persists);
 		tcase_add_test(tc, rollback_leaves_nothing);
+		tcase_add_test(tc, savepoints_nest);
+		tcase_add_test(tc, failed_statement_undone);
+	tcase_add_test(tc, savepoints_nest);
+	tcase_add_test(tc, failed_statement_undone);
 		tcase_add_test(tc, kv_namespaces);
 		tcase_add_test(tc, timers_due_in_order);
 		tcase_add_test(tc, timers_of_named_plugins_only);
