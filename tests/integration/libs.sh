@@ -5,7 +5,8 @@
 # - serve still answers webhooks; each send fails, is logged with the
 #   reason, and stays pending for its retry, which loads libcurl once it is
 #   there;
-# - `aftercall check` warns, with the reason, and still passes;
+# - `aftercall check` warns, with the reason, and still passes; so it does
+#   for a libcurl older than 7.85 or not built thread-safe;
 # - `aftercall mailbox create` fails with the reason;
 # - a PostgreSQL store is refused at start, with the reason.
 . "${TOP_SRCDIR:-.}/tests/lib.sh"
@@ -78,6 +79,45 @@ check "mailbox create fails without libcurl" 1 "$rc"
 case $out in
 *"libcurl.so.4 has no curl_"*) ok "and says why" ;;
 *) not_ok "and says why (got '$out')" ;;
+esac
+
+# A libcurl with every function, too old or not built thread-safe: it is
+# refused before curl_global_init, with the reason.
+cat >"$WORK/info.c" <<'C'
+#include <curl/curl.h>
+static curl_version_info_data info = {
+	.age = CURLVERSION_NOW, .version = VERSION, .version_num = VERSION_NUM, .features = FEATURES,
+};
+curl_version_info_data *curl_version_info(CURLversion v)
+{
+	(void)v;
+	return &info;
+}
+C
+: >"$WORK/stubs.c"
+for f in global_init easy_init easy_setopt easy_getinfo easy_perform easy_cleanup easy_strerror \
+	slist_append slist_free_all getdate multi_init multi_setopt multi_add_handle \
+	multi_remove_handle multi_perform multi_info_read multi_poll multi_wakeup multi_cleanup; do
+	echo "void curl_$f(void); void curl_$f(void) { abort(); }" >>"$WORK/stubs.c"
+done
+sed -i '1i #include <stdlib.h>' "$WORK/stubs.c"
+fake_curl() { # DIR VERSION VERSION_NUM FEATURES
+	mkdir -p "$1" && ${CC:-cc} -shared -fPIC -o "$1/libcurl.so.4" -DVERSION="\"$2\"" \
+		-DVERSION_NUM="$3" -DFEATURES="$4" "$WORK/info.c" "$WORK/stubs.c"
+}
+fake_curl "$WORK/old" 7.84.0 0x075400 CURL_VERSION_THREADSAFE || not_ok "build a libcurl 7.84.0"
+fake_curl "$WORK/unsafe" 8.0.0 0x080000 CURL_VERSION_SSL || not_ok "build a libcurl not thread-safe"
+out=$(LD_LIBRARY_PATH="$WORK/old" "$AFTERCALL" check -c "$WORK/l.yaml" 2>&1)
+case $out in
+*"warning: outbound requests (the outbox) will fail: libcurl 7.84.0 is too old (7.85.0 or later is needed)"*)
+	ok "check refuses a libcurl older than 7.85" ;;
+*) not_ok "check refuses a libcurl older than 7.85 (got '$out')" ;;
+esac
+out=$(LD_LIBRARY_PATH="$WORK/unsafe" "$AFTERCALL" check -c "$WORK/l.yaml" 2>&1)
+case $out in
+*"will fail: libcurl 8.0.0 was built without CURL_VERSION_THREADSAFE"*)
+	ok "and one not built thread-safe" ;;
+*) not_ok "and one not built thread-safe (got '$out')" ;;
 esac
 
 sed "s#^store: .*#store: postgres://aftercall@127.0.0.1:9/none#" "$WORK/l.yaml" >"$WORK/pg.yaml"
