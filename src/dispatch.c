@@ -673,7 +673,7 @@ static void refresh_due(struct dispatcher *d)
 		if (store_outbox_counts(d->store, counts) == 0)
 			for (int i = 0; i < 4; i++)
 				metrics_set("aftercall_outbox_rows", states[i], (double)counts[i]);
-		long long timers = store_timer_count(d->store, NULL);
+		long long timers = store_timer_count(d->store, d->timer_ns);
 		if (timers >= 0)
 			metrics_set("aftercall_pending_timers", NULL, (double)timers);
 		d->gauges_ms = now;

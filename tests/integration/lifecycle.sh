@@ -99,6 +99,9 @@ if grep -q 'timer of a plugin that is not loaded' "$WORK/host.log"; then
 else
 	ok "and was never claimed"
 fi
+check "nor counted among this host's pending timers" \
+	"$(store_sql "$STORE" "select count(*) from kv where due_ms > 0 and ns <> 'ghost'")" \
+	"$(curl -s "http://127.0.0.1:$PORT/metrics" | awk '$1 == "aftercall_pending_timers" { print $2 }')"
 stop_host
 store_sql "$STORE" "delete from kv where ns = 'ghost'" >/dev/null
 
