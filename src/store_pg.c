@@ -301,6 +301,18 @@ static void failed(struct pg_store *ps, const PGresult *r)
 
 static void defer(struct pg_store *ps, const char *cmd);
 
+/* Once the connection failed, or was left in a state this cannot tell,
+ * nothing more is sent in the transaction (a new connection would run it
+ * outside one): it fails, keeping the first error, and the next begin
+ * makes a new connection, whose server has rolled the old one back. */
+static int gone(struct pg_store *ps)
+{
+	if (!ps->in_txn || !ps->reconnect)
+		return 0;
+	ps->aborted = 1;
+	return 1;
+}
+
 /* The results of one statement of a pipeline, up to the NULL that ends
  * them: the last one, or NULL when the connection failed. */
 static PGresult *take(PGconn *c)
@@ -356,6 +368,8 @@ static PGresult *run(struct pg_store *ps, int which, const struct params *p)
 {
 	char name[8];
 	snprintf(name, sizeof name, "q%d", which);
+	if (gone(ps))
+		return NULL;
 	PGresult *r = ps->ndeferred ? run_piped(ps, name, p)
 				: libpq.execPrepared(ps->conn, name, p ? p->n : 0, p ? p->v : NULL,
 						     p ? p->len : NULL, p ? p->fmt : NULL, 0);
@@ -413,6 +427,8 @@ static PGresult *exec_after(struct pg_store *ps, const char *q)
 
 static int exec_simple(struct pg_store *ps, const char *q)
 {
+	if (gone(ps))
+		return -1;
 	int deferred = ps->ndeferred > 0;
 	PGresult *r = exec_after(ps, q);
 	int ok = libpq.resultStatus(r) == PGRES_COMMAND_OK || libpq.resultStatus(r) == PGRES_TUPLES_OK;
@@ -606,14 +622,14 @@ static void pg_rollback(struct store *s)
 	struct pg_store *ps = PS(s);
 	held_free(ps, 0);
 	ps->in_txn = ps->ndeferred = ps->aborted = ps->broken = 0;
-	if (libpq.transactionStatus(ps->conn) != PQTRANS_IDLE)
+	if (!ps->reconnect && libpq.transactionStatus(ps->conn) != PQTRANS_IDLE)
 		exec_simple(ps, "ROLLBACK");
 }
 
 static int pg_commit(struct store *s)
 {
 	struct pg_store *ps = PS(s);
-	if (flush_audit(ps) || ps->broken) {
+	if (ps->broken || gone(ps) || flush_audit(ps)) {
 		pg_rollback(s);
 		return -1;
 	}
@@ -640,7 +656,11 @@ static int pg_commit(struct store *s)
 static int pg_savepoint(struct store *s)
 {
 	struct pg_store *ps = PS(s);
-	if (ps->depth >= MAX_SAVEPOINTS || ps->aborted)
+	if (ps->depth >= MAX_SAVEPOINTS) {
+		snprintf(ps->err, sizeof ps->err, "savepoints nested deeper than %d", MAX_SAVEPOINTS);
+		return -1;
+	}
+	if (ps->aborted) /* ps->err says why */
 		return -1;
 	defer(ps, SAVEPOINT);
 	ps->marks[ps->depth++] = ps->nheld;
@@ -906,7 +926,7 @@ static int each_streamed(struct pg_store *ps, int which, const struct params *p,
 {
 	char name[8];
 	snprintf(name, sizeof name, "q%d", which);
-	if (ps->ndeferred && exec_simple(ps, "SELECT 1"))
+	if (gone(ps) || (ps->ndeferred && exec_simple(ps, "SELECT 1")))
 		return -1;
 	if (!libpq.sendQueryPrepared(ps->conn, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
 				 p ? p->fmt : NULL, 0)) {

@@ -137,6 +137,15 @@ START_TEST(savepoints_nest)
 	ck_assert_int_eq(store_release(s), 0);
 
 	ck_assert_int_eq(store_savepoint(s), 0);
+	ck_assert_int_eq(store_kv_put(s, "p", "x", "x", 1, 0, NULL), 0);
+	ck_assert_int_eq(store_savepoint(s), 0);
+	ck_assert_int_eq(store_kv_put(s, "p", "y", "y", 1, 0, NULL), 0);
+	ck_assert_int_eq(store_release(s), 0);
+	store_rollback_to(s);
+	ck_assert_int_eq(store_kv_get(s, "p", "x", &v, &n), 0);
+	ck_assert_int_eq(store_kv_get(s, "p", "y", &v, &n), 0);
+
+	ck_assert_int_eq(store_savepoint(s), 0);
 	store_rollback_to(s);
 	ck_assert_int_eq(store_savepoint(s), 0);
 	ck_assert_int_eq(store_release(s), 0);
@@ -157,7 +166,10 @@ END_TEST
 
 /* A statement that fails inside a savepoint is undone with it, and the
  * transaction goes on; on PostgreSQL, where the failure aborts the
- * transaction, keeping the savepoint is refused. */
+ * transaction, keeping the savepoint or opening another is refused until
+ * it is rolled back to. The failures come first in their savepoints, as
+ * an event's journal row does (sent with the commands before it), and
+ * after a statement that succeeded. */
 START_TEST(failed_statement_undone)
 {
 	struct store *s = open_store(1);
@@ -165,17 +177,24 @@ START_TEST(failed_statement_undone)
 	ck_assert_int_eq(store_savepoint(s), 0);
 	ck_assert_int_eq(store_journal_add(s, "EV_1", "/r", "t", "{}", 2, 1, NULL), 1);
 	ck_assert_int_eq(store_release(s), 0);
-	ck_assert_int_eq(store_savepoint(s), 0);
-	ck_assert_int_eq(store_journal_add(s, "EV_2", "/r", "t", "{}", 2, 1, NULL), 1);
-	ck_assert_int_eq(store_journal_add(s, "EV_3", NULL, "t", "{}", 2, 1, NULL), -1);
-	if (on_pg()) {
-		ck_assert_int_eq(store_release(s), -1);
-		ck_assert_int_eq(store_savepoint(s), -1);
+	for (int first = 1; first >= 0; first--) {
+		ck_assert_int_eq(store_savepoint(s), 0);
+		if (!first)
+			ck_assert_int_eq(store_journal_add(s, "EV_2", "/r", "t", "{}", 2, 1, NULL), 1);
+		ck_assert_int_eq(store_journal_add(s, "EV_3", NULL, "t", "{}", 2, 1, NULL), -1);
+		ck_assert_str_ne(store_errmsg(s), "");
+		if (on_pg()) {
+			ck_assert_int_eq(store_release(s), -1);
+			ck_assert_int_eq(store_savepoint(s), -1);
+		}
+		store_rollback_to(s);
 	}
-	store_rollback_to(s);
 	ck_assert_int_eq(store_savepoint(s), 0);
 	ck_assert_int_eq(store_journal_add(s, "EV_4", "/r", "t", "{}", 2, 1, NULL), 1);
 	ck_assert_int_eq(store_release(s), 0);
+	ck_assert_int_eq(store_savepoint(s), 0);
+	ck_assert_int_eq(store_journal_add(s, "EV_5", NULL, "t", "{}", 2, 1, NULL), -1);
+	store_rollback_to(s); /* then straight to the commit */
 	ck_assert_int_eq(store_commit(s), 0);
 	ck_assert_int_eq(store_journal_find(s, "EV_1", NULL, NULL), 1);
 	ck_assert_int_eq(store_journal_find(s, "EV_2", NULL, NULL), 0);
@@ -554,6 +573,45 @@ static long long pg_num(const char *q)
 	return v;
 }
 
+/* The connection is lost between an event's savepoint and its journal
+ * row: nothing more is sent in that transaction, its commit fails with the
+ * first error, and the next transaction runs on a new connection. */
+START_TEST(pg_connection_lost_in_a_transaction)
+{
+	struct store *s = open_store(1);
+	ck_assert_int_eq(store_begin(s), 0);
+	ck_assert_int_eq(store_savepoint(s), 0);
+	ck_assert_int_eq(store_journal_add(s, "EV_1", "/r", "t", "{}", 2, 1, NULL), 1);
+	ck_assert_int_eq(store_release(s), 0);
+	ck_assert_int_eq(store_savepoint(s), 0);
+	char q[200];
+	snprintf(q, sizeof q,
+		 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+		 " WHERE datname = '%s' AND application_name = 'aftercall'",
+		 pgdb);
+	ck_assert_int_eq(pg_num(q), 1);
+	ck_assert_int_eq(store_journal_add(s, "EV_2", "/r", "t", "{}", 2, 1, NULL), -1);
+	char first[512];
+	snprintf(first, sizeof first, "%s", store_errmsg(s));
+	ck_assert_str_ne(first, "");
+	ck_assert_int_eq(store_release(s), -1);
+	store_rollback_to(s);
+	ck_assert_int_eq(store_kv_put(s, "p", "k", "v", 1, 0, NULL), -1);
+	ck_assert_int_eq(store_commit(s), -1);
+	ck_assert_str_eq(store_errmsg(s), first);
+
+	ck_assert_int_eq(store_begin(s), 0);
+	ck_assert_int_eq(store_savepoint(s), 0);
+	ck_assert_int_eq(store_journal_add(s, "EV_3", "/r", "t", "{}", 2, 1, NULL), 1);
+	ck_assert_int_eq(store_release(s), 0);
+	ck_assert_int_eq(store_commit(s), 0);
+	ck_assert_int_eq(store_journal_find(s, "EV_1", NULL, NULL), 0);
+	ck_assert_int_eq(store_journal_find(s, "EV_2", NULL, NULL), 0);
+	ck_assert_int_eq(store_journal_find(s, "EV_3", NULL, NULL), 1);
+	store_close(s);
+}
+END_TEST
+
 /* Claims for b until it has `want` rows in all, for up to 5 s: a backend
  * that was told to go takes a moment to leave pg_stat_activity. Claims as
  * of `now` or the clock, whichever is later: the store makes orphans due
@@ -780,8 +838,6 @@ int main(void)
 		tcase_add_test(tc, rollback_leaves_nothing);
 		tcase_add_test(tc, savepoints_nest);
 		tcase_add_test(tc, failed_statement_undone);
-	tcase_add_test(tc, savepoints_nest);
-	tcase_add_test(tc, failed_statement_undone);
 		tcase_add_test(tc, kv_namespaces);
 		tcase_add_test(tc, timers_due_in_order);
 		tcase_add_test(tc, timers_of_named_plugins_only);
@@ -791,6 +847,7 @@ int main(void)
 		tcase_add_test(tc, pg_timer_fires_on_one_host);
 		tcase_add_test(tc, pg_outbox_rows_claimed_once_and_leased);
 		tcase_add_test(tc, pg_outbox_rows_of_a_gone_host);
+		tcase_add_test(tc, pg_connection_lost_in_a_transaction);
 		tcase_add_test(tc, pg_audit_one_chain_from_two_hosts);
 		suite_add_tcase(s, tc);
 	} else {
