@@ -3,8 +3,9 @@
  *
  * HTTP threads verify and parse in parallel; this one thread decides. It takes
  * the queued jobs in batches and, per batch, opens one transaction: each job
- * is journaled (a duplicate id stops there), its route's plugin chain runs
- * inside a savepoint so a failing event is rolled back alone, due timers
+ * is journaled (a duplicate id stops there; where a statement costs a round
+ * trip, the whole batch's rows go in one, first), its route's plugin chain
+ * runs inside a savepoint so a failing event is rolled back alone, due timers
  * fire, and then one commit makes the whole batch durable. Only after that
  * commit is anyone answered. Group commit is what lets one fsync serve many
  * senders; running every plugin callback here is what lets plugins go
@@ -509,25 +510,56 @@ static void process_query(struct dispatcher *d, struct job *j)
 	}
 }
 
+/* Takes back the journal row journal_add_all made for a job that is not
+ * answered 200 after all. A later job of the batch with the same id, which
+ * found that row, is journaled again on its own turn. */
+static void unjournal(struct dispatcher *d, struct job *j)
+{
+	if (j->pre != 1)
+		return;
+	j->pre = -1;
+	if (store_journal_forget(d->store, j->route->path, j->dedupe))
+		log_fields(AC_LOG_ERROR, "store: cannot take back the journal row", "request_id",
+			   j->request_id, "error", store_errmsg(d->store), LOG_END);
+	for (struct job *k = j->next; k; k = k->next)
+		if (k->pre == 0 && !strcmp(k->dedupe, j->dedupe) &&
+		    !strcmp(k->route->path, j->route->path))
+			k->pre = -1;
+}
+
+static void undo(struct dispatcher *d, struct job *j, int status, const char *result)
+{
+	store_rollback_to(d->store);
+	unjournal(d, j);
+	j->status = status;
+	j->result = result;
+}
+
 static void process_job(struct dispatcher *d, struct job *j)
 {
 	if (j->is_query) {
 		process_query(d, j);
 		return;
 	}
+	if (j->pre == 0) {
+		j->status = 200;
+		j->result = "duplicate";
+		metrics_add("aftercall_duplicates_total", NULL, 1);
+		return;
+	}
 	if (store_savepoint(d->store)) {
+		unjournal(d, j);
 		j->status = 503;
 		j->result = "store unavailable";
 		return;
 	}
-	int added = store_journal_add(d->store, j->dedupe, j->route->path, j->type, j->body,
-				      j->len, j->received_ms, j->request_id);
+	int added = j->pre == 1 ? 1
+				: store_journal_add(d->store, j->dedupe, j->route->path, j->type,
+						    j->body, j->len, j->received_ms, j->request_id);
 	if (added < 0) {
 		log_fields(AC_LOG_ERROR, "store: cannot journal the event; answering 503", "request_id",
 			   j->request_id, "error", store_errmsg(d->store), LOG_END);
-		store_rollback_to(d->store);
-		j->status = 503;
-		j->result = "store unavailable";
+		undo(d, j, 503, "store unavailable");
 		return;
 	}
 	if (added == 0) {
@@ -551,28 +583,85 @@ static void process_job(struct dispatcher *d, struct job *j)
 	int rc = run_chain(d, j->route->chain, j->route->nchain, 0, &ev, err, sizeof err);
 	d->cur_request_id = NULL;
 	if (rc == -2) {
-		store_rollback_to(d->store);
 		snprintf(j->reason, sizeof j->reason, "%.200s", err);
-		j->status = 400;
-		j->result = j->reason;
+		undo(d, j, 400, j->reason);
 		return;
 	}
 	if (rc) {
-		store_rollback_to(d->store);
 		log_fields(AC_LOG_ERROR, err, "request_id", j->request_id, LOG_END);
-		j->status = 500;
-		j->result = "plugin failed";
+		undo(d, j, 500, "plugin failed");
 		return;
 	}
 	if (store_release(d->store)) {
-		store_rollback_to(d->store);
-		j->status = 503;
-		j->result = "store unavailable";
+		undo(d, j, 503, "store unavailable");
 		return;
 	}
 	j->status = 200;
 	j->result = "accepted";
 	metrics_add("aftercall_events_dispatched_total", j->type, 1);
+}
+
+struct keyed {
+	struct job *j;
+	size_t seq;
+};
+
+/* By key, and in batch order within one key. */
+static int by_key(const void *a, const void *b)
+{
+	const struct keyed *x = a, *y = b;
+	int c = strcmp(x->j->route->path, y->j->route->path);
+	if (!c)
+		c = strcmp(x->j->dedupe, y->j->dedupe);
+	return c ? c : (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* Journals the batch's events in one call where the store has one (on
+ * PostgreSQL one round trip for all instead of one each); a job's `pre`
+ * then says 1 (its row added) or 0 (there already). -1 leaves a job to
+ * journal itself: all of them, here, where the store has no such call,
+ * and after a failure, which leaves the transaction to be begun again.
+ * Rows go in key order, so that hosts sharing a database take the keys'
+ * locks in one order and two batches cannot deadlock on them. */
+static int prejournal(struct dispatcher *d, struct job *jobs)
+{
+	size_t n = 0;
+	for (struct job *j = jobs; j; j = j->next) {
+		j->pre = -1;
+		n += !j->is_query;
+	}
+	if (!d->store->ops->journal_add_all || n < 2)
+		return 0;
+	struct keyed *k = calloc(n, sizeof *k);
+	struct journal_in *in = calloc(n, sizeof *in);
+	int rc = 0;
+	if (k && in) {
+		size_t i = 0;
+		for (struct job *j = jobs; j; j = j->next)
+			if (!j->is_query) {
+				k[i].j = j;
+				k[i].seq = i;
+				i++;
+			}
+		qsort(k, n, sizeof *k, by_key);
+		for (i = 0; i < n; i++) {
+			struct job *j = k[i].j;
+			in[i] = (struct journal_in){.dedupe = j->dedupe, .route = j->route->path,
+						    .type = j->type, .body = j->body,
+						    .request_id = j->request_id, .len = j->len,
+						    .received_ms = j->received_ms};
+		}
+		rc = store_journal_add_all(d->store, in, n);
+		for (i = 0; rc == 0 && i < n; i++)
+			k[i].j->pre = in[i].added;
+		if (rc)
+			log_fields(AC_LOG_WARN,
+				   "store: cannot journal the batch at once; one event at a time",
+				   "error", store_errmsg(d->store), LOG_END);
+	}
+	free(k);
+	free(in);
+	return rc;
 }
 
 /* The plugin-wide chain used for events derived from timers: every plugin
@@ -980,7 +1069,12 @@ static void run_batch(struct dispatcher *d, struct job *jobs, struct send_res *r
 	if (!jobs && !results && !want_timers && !want_send && !d->notify_pending && d->store_ok)
 		return;
 
-	if (store_begin(d->store)) {
+	int no_txn = store_begin(d->store);
+	if (!no_txn && prejournal(d, jobs)) {
+		store_rollback(d->store);
+		no_txn = store_begin(d->store);
+	}
+	if (no_txn) {
 		log_fields(AC_LOG_ERROR, "store: cannot begin a transaction", "error",
 			   store_errmsg(d->store), LOG_END);
 		d->store_ok = 0;

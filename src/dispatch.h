@@ -32,6 +32,7 @@ struct job {
 	int status;	    /* HTTP status to answer */
 	const char *result; /* "accepted", "duplicate", or why not */
 	char reason[256];   /* a plugin's words when it rejected the event */
+	int pre;	    /* the dispatcher's: journaled with the batch (1), found there (0) */
 	/* completion, called on the dispatcher thread */
 	void (*done)(struct job *j);
 	void *ctx;

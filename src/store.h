@@ -58,6 +58,15 @@ struct journal_row {
 	int64_t received_ms;
 };
 
+/* One event to journal with journal_add_all; `added` is set: 1 added, 0
+ * the row was there already (also from an earlier item of the same call). */
+struct journal_in {
+	const char *dedupe, *route, *type, *body, *request_id;
+	size_t len;
+	int64_t received_ms;
+	int added;
+};
+
 /* One outbox row. Strings are borrowed from the store for the callback. */
 struct outbox_row {
 	int64_t id;
@@ -111,6 +120,12 @@ struct store_ops {
 			   const char *body, size_t len, int64_t received_ms, const char *request_id);
 	int (*journal_find)(struct store *s, const char *dedupe,
 			    int (*cb)(void *ctx, const struct journal_row *r), void *ctx);
+	/* Where a statement costs a round trip (PostgreSQL), a batch's events
+	 * journaled in one: 0, or -1 with the transaction unusable (roll it
+	 * back). journal_forget takes back a row so added, for an event whose
+	 * plugins failed. NULL both where one at a time costs no more. */
+	int (*journal_add_all)(struct store *s, struct journal_in *in, size_t n);
+	int (*journal_forget)(struct store *s, const char *route, const char *dedupe);
 	int (*kv_put)(struct store *s, const char *ns, const char *key, const void *val,
 		      size_t len, int64_t due_ms, const char *request_id);
 	int (*kv_get)(struct store *s, const char *ns, const char *key, char **val, size_t *len);
@@ -227,6 +242,8 @@ int audit_walk_step(struct audit_walk *w, int64_t seq, const struct audit_rec *r
 #define store_rollback_to(s) ((s)->ops->rollback_to(s))
 #define store_journal_add(s, ...) ((s)->ops->journal_add((s), __VA_ARGS__))
 #define store_journal_find(s, ...) ((s)->ops->journal_find((s), __VA_ARGS__))
+#define store_journal_add_all(s, ...) ((s)->ops->journal_add_all((s), __VA_ARGS__))
+#define store_journal_forget(s, ...) ((s)->ops->journal_forget((s), __VA_ARGS__))
 #define store_kv_put(s, ...) ((s)->ops->kv_put((s), __VA_ARGS__))
 #define store_kv_get(s, ...) ((s)->ops->kv_get((s), __VA_ARGS__))
 #define store_kv_del(s, ...) ((s)->ops->kv_del((s), __VA_ARGS__))

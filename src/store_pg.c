@@ -111,6 +111,7 @@ static const char *const steps[STORE_SCHEMA_VERSION + 1] = {
 enum {
 	Q_JOURNAL_ADD,
 	Q_JOURNAL_FIND,
+	Q_JOURNAL_FORGET,
 	Q_KV_LOCK,
 	Q_KV_TRYLOCK,
 	Q_KV_PUT,
@@ -148,6 +149,7 @@ static const char *const sql[Q_COUNT] = {
 			  " VALUES($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
 	[Q_JOURNAL_FIND] = "SELECT seq, dedupe, route, type, body, received_ms FROM journal"
 			   " WHERE dedupe = $1 ORDER BY seq",
+	[Q_JOURNAL_FORGET] = "DELETE FROM journal WHERE route = $1 AND dedupe = $2",
 	[Q_KV_LOCK] = "SELECT pg_advisory_xact_lock(" KEY_HASH ")",
 	[Q_KV_TRYLOCK] = "SELECT pg_try_advisory_xact_lock(" KEY_HASH ")",
 	[Q_KV_PUT] = "INSERT INTO kv(ns, key, value, due_ms, request_id) VALUES($1, $2, $3, $4, $5)"
@@ -327,6 +329,22 @@ static PGresult *take(PGconn *c)
 	return last;
 }
 
+/* Ends a pipeline whose statements' results were taken: its sync, then
+ * out of pipeline mode. -1 (the transaction broken, the connection to be
+ * made again) if the connection is not where that leaves it. */
+static int pipe_close(struct pg_store *ps)
+{
+	PGresult *sync = libpq.getResult(ps->conn);
+	int ok = libpq.resultStatus(sync) == PGRES_PIPELINE_SYNC && libpq.exitPipelineMode(ps->conn);
+	libpq.clear(sync);
+	if (!ok) {
+		if (!ps->broken)
+			set_err(ps, NULL);
+		ps->broken = ps->reconnect = 1;
+	}
+	return ok ? 0 : -1;
+}
+
 /* The deferred commands, then prepared statement `name`, as one pipeline:
  * one round trip. Its result, whatever its status, or NULL. A deferred
  * command that fails breaks the transaction (what follows it is not run);
@@ -356,10 +374,7 @@ static PGresult *run_piped(struct pg_store *ps, const char *name, const struct p
 			ps->broken = 1;
 		}
 	}
-	PGresult *sync = libpq.getResult(c);
-	if (libpq.resultStatus(sync) != PGRES_PIPELINE_SYNC || !libpq.exitPipelineMode(c))
-		ps->broken = ps->reconnect = 1;
-	libpq.clear(sync);
+	pipe_close(ps);
 	return r;
 }
 
@@ -701,18 +716,71 @@ static void pg_rollback_to(struct store *s)
 
 /* ---- journal ----------------------------------------------------------------- */
 
+static void journal_params(struct params *p, const struct journal_in *in)
+{
+	p_text(p, in->route);
+	p_text(p, in->dedupe);
+	p_text(p, in->type);
+	p_bin(p, in->body, in->len);
+	p_int(p, in->received_ms);
+	p_text(p, in->request_id);
+}
+
 static int pg_journal_add(struct store *s, const char *dedupe, const char *route, const char *type,
 			  const char *body, size_t len, int64_t received_ms, const char *request_id)
+{
+	struct journal_in in = {.dedupe = dedupe, .route = route, .type = type, .body = body,
+				.request_id = request_id, .len = len, .received_ms = received_ms};
+	struct params p = {0};
+	journal_params(&p, &in);
+	int n = run_changes(PS(s), Q_JOURNAL_ADD, &p);
+	return n < 0 ? -1 : n > 0;
+}
+
+/* The rows, up to 256 to a pipeline (one round trip each). */
+static int pg_journal_add_all(struct store *s, struct journal_in *in, size_t n)
+{
+	struct pg_store *ps = PS(s);
+	if (gone(ps) || (ps->ndeferred && exec_simple(ps, "SELECT 1")))
+		return -1;
+	char name[8];
+	snprintf(name, sizeof name, "q%d", Q_JOURNAL_ADD);
+	for (size_t from = 0; from < n; from += 256) {
+		size_t to = n - from > 256 ? from + 256 : n;
+		int sent = libpq.enterPipelineMode(ps->conn);
+		for (size_t i = from; sent && i < to; i++) {
+			struct params p = {0};
+			journal_params(&p, &in[i]);
+			sent = libpq.sendQueryPrepared(ps->conn, name, p.n, p.v, p.len, p.fmt, 0);
+		}
+		if (!sent || !libpq.pipelineSync(ps->conn)) {
+			set_err(ps, NULL);
+			ps->aborted = ps->broken = ps->reconnect = 1;
+			return -1;
+		}
+		int bad = 0;
+		for (size_t i = from; i < to; i++) {
+			PGresult *r = take(ps->conn);
+			if (libpq.resultStatus(r) == PGRES_COMMAND_OK)
+				in[i].added = strtol(libpq.cmdTuples(r), NULL, 10) > 0;
+			else if (!bad++)
+				failed(ps, r);
+			libpq.clear(r);
+		}
+		if (pipe_close(ps) || bad) {
+			ps->aborted = 1;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int pg_journal_forget(struct store *s, const char *route, const char *dedupe)
 {
 	struct params p = {0};
 	p_text(&p, route);
 	p_text(&p, dedupe);
-	p_text(&p, type);
-	p_bin(&p, body, len);
-	p_int(&p, received_ms);
-	p_text(&p, request_id);
-	int n = run_changes(PS(s), Q_JOURNAL_ADD, &p);
-	return n < 0 ? -1 : n > 0;
+	return run0(PS(s), Q_JOURNAL_FORGET, &p);
 }
 
 static int pg_journal_find(struct store *s, const char *dedupe,
@@ -1293,6 +1361,8 @@ static const struct store_ops pg_ops = {
 	.release = pg_release,
 	.rollback_to = pg_rollback_to,
 	.journal_add = pg_journal_add,
+	.journal_add_all = pg_journal_add_all,
+	.journal_forget = pg_journal_forget,
 	.journal_find = pg_journal_find,
 	.kv_put = pg_kv_put,
 	.kv_get = pg_kv_get,

@@ -7,10 +7,11 @@
 
 #include "dispatch.h"
 #include "log.h"
+#define TU_PG
 #include "testutil.h"
 
 static char *dir;
-static char url[4200], rec1[4200], rec2[4200], so[4200];
+static char url[4300], rec1[4200], rec2[4200], so[4200], pgdb[64];
 
 struct waiter {
 	pthread_mutex_t mu;
@@ -27,19 +28,37 @@ static void on_done(struct job *j)
 	pthread_mutex_unlock(&w->mu);
 }
 
+/* A job submitted and not waited for yet. */
+struct pending {
+	struct waiter w;
+	struct job j;
+};
+
+static void submit_async(struct pending *p, struct dispatcher *d, const struct route *r,
+			 const char *type, const char *id)
+{
+	*p = (struct pending){.w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0}};
+	p->j = (struct job){.route = r, .body = "{}", .len = 2, .done = on_done, .ctx = &p->w};
+	snprintf(p->j.type, sizeof p->j.type, "%s", type);
+	snprintf(p->j.dedupe, sizeof p->j.dedupe, "%s", id);
+	snprintf(p->j.request_id, sizeof p->j.request_id, "t-%s", id);
+	dispatcher_submit(d, &p->j);
+}
+
+static int wait_for(struct pending *p)
+{
+	pthread_mutex_lock(&p->w.mu);
+	while (!p->w.done)
+		pthread_cond_wait(&p->w.cv, &p->w.mu);
+	pthread_mutex_unlock(&p->w.mu);
+	return p->j.status;
+}
+
 static int submit(struct dispatcher *d, const struct route *r, const char *type, const char *id)
 {
-	struct waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
-	struct job j = {.route = r, .body = "{}", .len = 2, .done = on_done, .ctx = &w};
-	snprintf(j.type, sizeof j.type, "%s", type);
-	snprintf(j.dedupe, sizeof j.dedupe, "%s", id);
-	snprintf(j.request_id, sizeof j.request_id, "t-%s", id);
-	dispatcher_submit(d, &j);
-	pthread_mutex_lock(&w.mu);
-	while (!w.done)
-		pthread_cond_wait(&w.cv, &w.mu);
-	pthread_mutex_unlock(&w.mu);
-	return j.status;
+	struct pending p;
+	submit_async(&p, d, r, type, id);
+	return wait_for(&p);
 }
 
 /* A host with one or two counter plugins on one route. */
@@ -110,6 +129,18 @@ static void teardown(void)
 	free(dir);
 }
 
+static void pg_setup(void)
+{
+	setup();
+	tu_pg_create("t_dispatch", pgdb, sizeof pgdb, url, sizeof url);
+}
+
+static void pg_teardown(void)
+{
+	tu_pg_drop(pgdb);
+	teardown();
+}
+
 START_TEST(duplicates_run_once)
 {
 	struct rig g;
@@ -139,6 +170,78 @@ START_TEST(failure_rolls_back_the_event)
 	ck_assert_int_eq(store_journal_find(s, "EV_x", NULL, NULL), 0);
 	ck_assert_int_eq(store_journal_find(s, "EV_y", NULL, NULL), 1);
 	store_close(s);
+}
+END_TEST
+
+/* Waits, up to 5 s, for the plugin to record a line. */
+static void wait_line(const char *path, const char *prefix)
+{
+	for (int i = 0; i < 500 && count_lines(path, prefix) == 0; i++)
+		usleep(10 * 1000);
+	ck_assert_int_eq(count_lines(path, prefix), 1);
+}
+
+/* Events that wait together make one batch, which PostgreSQL journals in
+ * one round trip. An event whose plugin fails takes its row back, and a
+ * later event of the batch with the same id is then journaled and run, not
+ * answered as a duplicate of it. */
+START_TEST(one_batch_with_a_failure_and_its_retry)
+{
+	struct rig g;
+	char cfg[4400];
+	snprintf(cfg, sizeof cfg, "{\"file\":\"%s\",\"fail_type\":\"bad\",\"sleep_type\":\"slow\"}",
+		 rec1);
+	rig_up(&g, cfg, NULL);
+	struct pending p[5];
+	submit_async(&p[0], g.d, &g.route, "slow", "EV_s"); /* the batch before, 300 ms */
+	wait_line(rec1, "event slow EV_s");
+	submit_async(&p[1], g.d, &g.route, "bad", "EV_x");
+	submit_async(&p[2], g.d, &g.route, "good", "EV_x");
+	submit_async(&p[3], g.d, &g.route, "good", "EV_x");
+	submit_async(&p[4], g.d, &g.route, "good", "EV_y");
+	ck_assert_int_eq(wait_for(&p[0]), 200);
+	ck_assert_int_eq(wait_for(&p[1]), 500);
+	ck_assert_int_eq(wait_for(&p[2]), 200);
+	ck_assert_str_eq(p[2].j.result, "accepted");
+	ck_assert_int_eq(wait_for(&p[3]), 200);
+	ck_assert_str_eq(p[3].j.result, "duplicate");
+	ck_assert_int_eq(wait_for(&p[4]), 200);
+	ck_assert_str_eq(p[4].j.result, "accepted");
+	if (strncmp(url, "sqlite:", 7))
+		ck_assert_int_eq(p[4].j.pre, 1); /* journaled with the batch */
+	rig_down(&g);
+	ck_assert_int_eq(count_lines(rec1, "event good EV_x"), 1);
+	ck_assert_int_eq(count_lines(rec1, "event good EV_y"), 1);
+	char err[256];
+	struct store *s = store_open(url, 0, 0, err, sizeof err);
+	ck_assert_msg(s != NULL, "%s", err);
+	ck_assert_int_eq(store_journal_find(s, "EV_x", NULL, NULL), 1);
+	ck_assert_int_eq(store_journal_find(s, "EV_y", NULL, NULL), 1);
+	store_close(s);
+}
+END_TEST
+
+/* A batch PostgreSQL cannot journal in one go (an id it refuses: not
+ * UTF-8) is journaled one event at a time: only that event fails. */
+START_TEST(a_batch_that_fails_goes_one_at_a_time)
+{
+	struct rig g;
+	char cfg[4400];
+	snprintf(cfg, sizeof cfg, "{\"file\":\"%s\",\"sleep_type\":\"slow\"}", rec1);
+	rig_up(&g, cfg, NULL);
+	struct pending p[4];
+	submit_async(&p[0], g.d, &g.route, "slow", "EV_s");
+	wait_line(rec1, "event slow EV_s");
+	submit_async(&p[1], g.d, &g.route, "good", "EV_1");
+	submit_async(&p[2], g.d, &g.route, "good", "EV_\xff");
+	submit_async(&p[3], g.d, &g.route, "good", "EV_3");
+	ck_assert_int_eq(wait_for(&p[0]), 200);
+	ck_assert_int_eq(wait_for(&p[1]), 200);
+	ck_assert_int_eq(wait_for(&p[2]), strncmp(url, "sqlite:", 7) ? 503 : 200);
+	ck_assert_int_eq(wait_for(&p[3]), 200);
+	rig_down(&g);
+	ck_assert_int_eq(count_lines(rec1, "event good EV_1"), 1);
+	ck_assert_int_eq(count_lines(rec1, "event good EV_3"), 1);
 }
 END_TEST
 
@@ -219,6 +322,21 @@ int main(void)
 	tcase_add_test(tc, timers_survive_a_restart);
 	tcase_add_test(tc, services_refused_outside_callbacks);
 	tcase_add_test(tc, log_enabled_follows_the_level);
+	tcase_add_test(tc, one_batch_with_a_failure_and_its_retry);
+	tcase_add_test(tc, a_batch_that_fails_goes_one_at_a_time);
 	suite_add_tcase(s, tc);
+	if (getenv("AFTERCALL_TEST_PG") && *getenv("AFTERCALL_TEST_PG")) {
+		tc = tcase_create("postgres");
+		tcase_set_timeout(tc, 30);
+		tcase_add_checked_fixture(tc, pg_setup, pg_teardown);
+		tcase_add_test(tc, duplicates_run_once);
+		tcase_add_test(tc, failure_rolls_back_the_event);
+		tcase_add_test(tc, one_batch_with_a_failure_and_its_retry);
+		tcase_add_test(tc, a_batch_that_fails_goes_one_at_a_time);
+		suite_add_tcase(s, tc);
+	} else {
+		puts("dispatch: AFTERCALL_TEST_PG is not set; the PostgreSQL cases are not run"
+		     " (and not counted)");
+	}
 	return tu_run(s);
 }

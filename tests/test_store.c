@@ -6,7 +6,6 @@
  */
 #include <check.h>
 #include <dirent.h>
-#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#define TU_PG
 #include "testutil.h"
 
 static char *dir;
@@ -33,35 +33,15 @@ static void teardown(void)
 	free(dir);
 }
 
-/* Runs one statement on the server's maintenance database. */
-static void pg_admin(const char *q)
-{
-	char admin[4200];
-	snprintf(admin, sizeof admin, "%s/postgres", getenv("AFTERCALL_TEST_PG"));
-	PGconn *c = PQconnectdb(admin);
-	ck_assert_msg(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
-	PGresult *r = PQexec(c, q);
-	ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", q, PQresultErrorMessage(r));
-	PQclear(r);
-	PQfinish(c);
-}
-
 static void pg_setup(void)
 {
-	static int n;
 	setup();
-	snprintf(pgdb, sizeof pgdb, "t_unit_%ld_%d", (long)getpid(), n++);
-	char q[128];
-	snprintf(q, sizeof q, "CREATE DATABASE %s", pgdb);
-	pg_admin(q);
-	snprintf(url, sizeof url, "%s/%s", getenv("AFTERCALL_TEST_PG"), pgdb);
+	tu_pg_create("t_unit", pgdb, sizeof pgdb, url, sizeof url);
 }
 
 static void pg_teardown(void)
 {
-	char q[128];
-	snprintf(q, sizeof q, "DROP DATABASE IF EXISTS %s WITH (FORCE)", pgdb);
-	pg_admin(q);
+	tu_pg_drop(pgdb);
 	teardown();
 }
 
@@ -573,6 +553,53 @@ static long long pg_num(const char *q)
 	return v;
 }
 
+/* A batch's rows in one call: new ones added, one there before and one
+ * repeated in the batch found; a row taken back; more rows than one
+ * pipeline takes; a failing row fails the call, and the transaction is
+ * rolled back. */
+START_TEST(pg_journal_batch)
+{
+	struct store *s = open_store(1);
+	ck_assert_int_eq(store_begin(s), 0);
+	ck_assert_int_eq(store_journal_add(s, "EV_old", "/r", "t", "{}", 2, 1, NULL), 1);
+	ck_assert_int_eq(store_commit(s), 0);
+
+	struct journal_in in[300];
+	const char *ids[] = {"EV_a", "EV_b", "EV_a", "EV_old"};
+	char many[300][16];
+	for (int i = 0; i < 300; i++) {
+		snprintf(many[i], sizeof many[i], "EV_m%d", i);
+		in[i] = (struct journal_in){.dedupe = i < 4 ? ids[i] : many[i], .route = "/r",
+					    .type = "t", .body = "{}", .len = 2, .added = -1};
+	}
+	ck_assert_int_eq(store_begin(s), 0);
+	ck_assert_int_eq(store_journal_add_all(s, in, 300), 0);
+	ck_assert_int_eq(in[0].added, 1);
+	ck_assert_int_eq(in[1].added, 1);
+	ck_assert_int_eq(in[2].added, 0);
+	ck_assert_int_eq(in[3].added, 0);
+	ck_assert_int_eq(in[299].added, 1);
+	ck_assert_int_eq(store_journal_forget(s, "/r", "EV_b"), 0);
+	ck_assert_int_eq(store_commit(s), 0);
+	ck_assert_int_eq(store_journal_find(s, "EV_a", NULL, NULL), 1);
+	ck_assert_int_eq(store_journal_find(s, "EV_b", NULL, NULL), 0);
+	ck_assert_int_eq(pg_num("SELECT count(*) FROM journal"), 298);
+
+	in[0] = (struct journal_in){.dedupe = "EV_c", .route = "/r", .type = "t", .body = "{}", .len = 2};
+	in[1] = (struct journal_in){.dedupe = "EV_d", .route = NULL, .type = "t", .body = "{}", .len = 2};
+	ck_assert_int_eq(store_begin(s), 0);
+	ck_assert_int_eq(store_journal_add_all(s, in, 2), -1);
+	ck_assert_str_ne(store_errmsg(s), "");
+	store_rollback(s);
+	ck_assert_int_eq(store_begin(s), 0);
+	ck_assert_int_eq(store_journal_add(s, "EV_e", "/r", "t", "{}", 2, 1, NULL), 1);
+	ck_assert_int_eq(store_commit(s), 0);
+	ck_assert_int_eq(store_journal_find(s, "EV_c", NULL, NULL), 0);
+	ck_assert_int_eq(store_journal_find(s, "EV_e", NULL, NULL), 1);
+	store_close(s);
+}
+END_TEST
+
 /* The connection is lost between an event's savepoint and its journal
  * row: nothing more is sent in that transaction, its commit fails with the
  * first error, and the next transaction runs on a new connection. */
@@ -848,6 +875,7 @@ int main(void)
 		tcase_add_test(tc, pg_outbox_rows_claimed_once_and_leased);
 		tcase_add_test(tc, pg_outbox_rows_of_a_gone_host);
 		tcase_add_test(tc, pg_connection_lost_in_a_transaction);
+		tcase_add_test(tc, pg_journal_batch);
 		tcase_add_test(tc, pg_audit_one_chain_from_two_hosts);
 		suite_add_tcase(s, tc);
 	} else {

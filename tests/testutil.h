@@ -59,6 +59,43 @@ static inline void tu_rmrf(const char *dir)
 	ck_assert_int_eq(system(cmd), 0);
 }
 
+#ifdef TU_PG
+#include <libpq-fe.h>
+
+/* Runs one statement on the maintenance database of AFTERCALL_TEST_PG. */
+static inline void tu_pg_admin(const char *q)
+{
+	char admin[4200];
+	snprintf(admin, sizeof admin, "%s/postgres", getenv("AFTERCALL_TEST_PG"));
+	PGconn *c = PQconnectdb(admin);
+	ck_assert_msg(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+	PGresult *r = PQexec(c, q);
+	ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", q, PQresultErrorMessage(r));
+	PQclear(r);
+	PQfinish(c);
+}
+
+/* A fresh database `name` (a prefix and a number of this process), its
+ * URL in url; tu_pg_drop(name) drops it. */
+static inline void tu_pg_create(const char *prefix, char *name, size_t namelen, char *url,
+				size_t urllen)
+{
+	static int n;
+	snprintf(name, namelen, "%s_%ld_%d", prefix, (long)getpid(), n++);
+	char q[160];
+	snprintf(q, sizeof q, "CREATE DATABASE %s", name);
+	tu_pg_admin(q);
+	snprintf(url, urllen, "%s/%s", getenv("AFTERCALL_TEST_PG"), name);
+}
+
+static inline void tu_pg_drop(const char *name)
+{
+	char q[160];
+	snprintf(q, sizeof q, "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+	tu_pg_admin(q);
+}
+#endif
+
 static inline int tu_run(Suite *s)
 {
 	SRunner *sr = srunner_create(s);

@@ -3,7 +3,8 @@
  * ("event TYPE ID") and per timer ("timer KEY VALUE") appended to the file
  * named by config.file. With config.timer_ms it also sets a durable timer
  * per event, keyed on the event id, due that many ms later. With
- * config.fail_type it fails events of that type, to test rollback. With
+ * config.fail_type it fails events of that type, to test rollback; with
+ * config.sleep_type it records events of that type, then sleeps 300 ms. With
  * config.emit it emits a derived event of that type for each received one.
  * With config.render it renders that template with the event body as the
  * context and records "rendered SUBJECT". With config.send_url it puts a
@@ -14,10 +15,12 @@
  * It uses only the installed headers, so the out-of-tree build test
  * compiles this very file against `pkg-config --cflags aftercall-plugin`.
  */
+#define _POSIX_C_SOURCE 200809L /* nanosleep, under -std=c11 */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <aftercall/plugin.h>
@@ -27,6 +30,7 @@ struct state {
 	ac_host *host;
 	char file[1024];
 	char fail_type[128];
+	char sleep_type[128];
 	char emit[128];
 	char render[128];
 	char send_url[512];
@@ -87,6 +91,7 @@ static int init(const ac_host_services *svc, ac_host *host, const char *config_j
 	if (get_field(config_json, "timer_ms", num, sizeof num))
 		s->timer_ms = atol(num);
 	get_field(config_json, "fail_type", s->fail_type, sizeof s->fail_type);
+	get_field(config_json, "sleep_type", s->sleep_type, sizeof s->sleep_type);
 	get_field(config_json, "emit", s->emit, sizeof s->emit);
 	get_field(config_json, "render", s->render, sizeof s->render);
 	get_field(config_json, "send_url", s->send_url, sizeof s->send_url);
@@ -105,6 +110,11 @@ static ac_verdict on_event(void *state, const ac_event *ev, char *err, size_t er
 		return AC_FAIL;
 	}
 	record(s, "event", ev->type, ev->id, strlen(ev->id));
+	if (s->sleep_type[0] && !strcmp(ev->type, s->sleep_type)) {
+		/* Recorded first: the events sent once it is wait in one batch. */
+		struct timespec t = {0, 300 * 1000 * 1000};
+		nanosleep(&t, NULL);
+	}
 	if (s->timer_ms > 0 &&
 	    s->svc->kv_put(s->host, ev->id, ev->type, strlen(ev->type),
 			   s->svc->now_ms(s->host) + s->timer_ms)) {
