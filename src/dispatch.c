@@ -535,6 +535,13 @@ static void undo(struct dispatcher *d, struct job *j, int status, const char *re
 	j->result = result;
 }
 
+static void duplicate(struct job *j)
+{
+	j->status = 200;
+	j->result = "duplicate";
+	metrics_add("aftercall_duplicates_total", NULL, 1);
+}
+
 static void process_job(struct dispatcher *d, struct job *j)
 {
 	if (j->is_query) {
@@ -542,9 +549,7 @@ static void process_job(struct dispatcher *d, struct job *j)
 		return;
 	}
 	if (j->pre == 0) {
-		j->status = 200;
-		j->result = "duplicate";
-		metrics_add("aftercall_duplicates_total", NULL, 1);
+		duplicate(j);
 		return;
 	}
 	if (store_savepoint(d->store)) {
@@ -564,9 +569,7 @@ static void process_job(struct dispatcher *d, struct job *j)
 	}
 	if (added == 0) {
 		store_release(d->store);
-		j->status = 200;
-		j->result = "duplicate";
-		metrics_add("aftercall_duplicates_total", NULL, 1);
+		duplicate(j);
 		return;
 	}
 	ac_event ev = {

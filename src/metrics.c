@@ -63,7 +63,8 @@ static const struct builtin {
 	 "Outbound delivery attempts, by outcome (done, retry, dead).", NULL},
 	{"aftercall_delivery_seconds", METRIC_HISTOGRAM, NULL,
 	 "Time from sending an outbound request to its answer.", latency_bounds},
-	{"aftercall_pending_timers", METRIC_GAUGE, NULL, "Durable timers of the plugins this host loads, not yet fired.", NULL},
+	{"aftercall_pending_timers", METRIC_GAUGE, NULL,
+	 "Durable timers of the plugins this host loads, not yet fired.", NULL},
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;

@@ -293,10 +293,12 @@ static void set_err(struct pg_store *ps, const PGresult *r)
 }
 
 /* A statement failed: so, for PostgreSQL, did the transaction, until the
- * savepoint is rolled back to. */
+ * savepoint is rolled back to. One a failed deferred command kept from
+ * running keeps that command's message. */
 static void failed(struct pg_store *ps, const PGresult *r)
 {
-	set_err(ps, r);
+	if (!ps->broken || libpq.resultStatus(r) != PGRES_PIPELINE_ABORTED)
+		set_err(ps, r);
 	if (ps->in_txn)
 		ps->aborted = 1;
 }
@@ -345,35 +347,53 @@ static int pipe_close(struct pg_store *ps)
 	return ok ? 0 : -1;
 }
 
-/* The deferred commands, then prepared statement `name`, as one pipeline:
- * one round trip. Its result, whatever its status, or NULL. A deferred
- * command that fails breaks the transaction (what follows it is not run);
- * a connection left in a state this cannot tell is made again. */
-static PGresult *run_piped(struct pg_store *ps, const char *name, const struct params *p)
+/* Opens a pipeline with the deferred commands at its head: how many, or
+ * -1 if sending failed. */
+static int pipe_open(struct pg_store *ps)
 {
-	PGconn *c = ps->conn;
-	int n = ps->ndeferred, sent = libpq.enterPipelineMode(c);
+	int n = ps->ndeferred, ok = libpq.enterPipelineMode(ps->conn);
 	ps->ndeferred = 0;
-	for (int i = 0; sent && i < n; i++)
-		sent = libpq.sendQueryParams(c, ps->deferred[i], 0, NULL, NULL, NULL, NULL, 0);
-	sent = sent &&
-	       libpq.sendQueryPrepared(c, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
-				       p ? p->fmt : NULL, 0) &&
-	       libpq.pipelineSync(c);
-	if (!sent) {
-		set_err(ps, NULL);
-		ps->broken = ps->reconnect = 1;
-		return NULL;
-	}
-	PGresult *r = NULL;
-	for (int i = 0; i <= n; i++) {
-		libpq.clear(r);
-		r = take(c);
-		if (i < n && libpq.resultStatus(r) != PGRES_COMMAND_OK && !ps->broken) {
+	for (int i = 0; ok && i < n; i++)
+		ok = libpq.sendQueryParams(ps->conn, ps->deferred[i], 0, NULL, NULL, NULL, NULL, 0);
+	return ok ? n : -1;
+}
+
+/* Sending into a pipeline failed: the connection is in a state this cannot
+ * tell, so the transaction is over and the connection is made again. */
+static void pipe_lost(struct pg_store *ps)
+{
+	set_err(ps, NULL);
+	ps->aborted = ps->broken = ps->reconnect = 1;
+}
+
+/* The results of the n deferred commands at a pipeline's head: one that
+ * failed breaks the transaction (what follows it is not run). */
+static void take_deferred(struct pg_store *ps, int n)
+{
+	for (int i = 0; i < n; i++) {
+		PGresult *r = take(ps->conn);
+		if (libpq.resultStatus(r) != PGRES_COMMAND_OK && !ps->broken) {
 			set_err(ps, r);
 			ps->broken = 1;
 		}
+		libpq.clear(r);
 	}
+}
+
+/* The deferred commands, then prepared statement `name`, as one pipeline:
+ * one round trip. Its result, whatever its status, or NULL. */
+static PGresult *run_piped(struct pg_store *ps, const char *name, const struct params *p)
+{
+	int n = pipe_open(ps);
+	if (n < 0 ||
+	    !libpq.sendQueryPrepared(ps->conn, name, p ? p->n : 0, p ? p->v : NULL,
+				     p ? p->len : NULL, p ? p->fmt : NULL, 0) ||
+	    !libpq.pipelineSync(ps->conn)) {
+		pipe_lost(ps);
+		return NULL;
+	}
+	take_deferred(ps, n);
+	PGresult *r = take(ps->conn);
 	pipe_close(ps);
 	return r;
 }
@@ -391,10 +411,7 @@ static PGresult *run(struct pg_store *ps, int which, const struct params *p)
 	ExecStatusType st = libpq.resultStatus(r);
 	if (r && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK))
 		return r;
-	if (ps->broken && st == PGRES_PIPELINE_ABORTED)
-		ps->aborted = 1; /* keep the message of the command that failed */
-	else
-		failed(ps, r);
+	failed(ps, r);
 	libpq.clear(r);
 	return NULL;
 }
@@ -741,23 +758,23 @@ static int pg_journal_add(struct store *s, const char *dedupe, const char *route
 static int pg_journal_add_all(struct store *s, struct journal_in *in, size_t n)
 {
 	struct pg_store *ps = PS(s);
-	if (gone(ps) || (ps->ndeferred && exec_simple(ps, "SELECT 1")))
+	if (gone(ps))
 		return -1;
 	char name[8];
 	snprintf(name, sizeof name, "q%d", Q_JOURNAL_ADD);
 	for (size_t from = 0; from < n; from += 256) {
 		size_t to = n - from > 256 ? from + 256 : n;
-		int sent = libpq.enterPipelineMode(ps->conn);
+		int nd = pipe_open(ps), sent = nd >= 0;
 		for (size_t i = from; sent && i < to; i++) {
 			struct params p = {0};
 			journal_params(&p, &in[i]);
 			sent = libpq.sendQueryPrepared(ps->conn, name, p.n, p.v, p.len, p.fmt, 0);
 		}
 		if (!sent || !libpq.pipelineSync(ps->conn)) {
-			set_err(ps, NULL);
-			ps->aborted = ps->broken = ps->reconnect = 1;
+			pipe_lost(ps);
 			return -1;
 		}
+		take_deferred(ps, nd);
 		int bad = 0;
 		for (size_t i = from; i < to; i++) {
 			PGresult *r = take(ps->conn);
@@ -767,10 +784,8 @@ static int pg_journal_add_all(struct store *s, struct journal_in *in, size_t n)
 				failed(ps, r);
 			libpq.clear(r);
 		}
-		if (pipe_close(ps) || bad) {
-			ps->aborted = 1;
+		if (pipe_close(ps) || bad)
 			return -1;
-		}
 	}
 	return 0;
 }

@@ -141,6 +141,17 @@ static void pg_teardown(void)
 	teardown();
 }
 
+/* How many journal rows the store holds for id, once the rig is down. */
+static int journaled(const char *id)
+{
+	char err[256];
+	struct store *s = store_open(url, 0, 0, err, sizeof err);
+	ck_assert_msg(s != NULL, "%s", err);
+	int n = store_journal_find(s, id, NULL, NULL);
+	store_close(s);
+	return n;
+}
+
 START_TEST(duplicates_run_once)
 {
 	struct rig g;
@@ -165,11 +176,8 @@ START_TEST(failure_rolls_back_the_event)
 	ck_assert_int_eq(submit(g.d, &g.route, "bad", "EV_x"), 500);
 	ck_assert_int_eq(submit(g.d, &g.route, "good", "EV_y"), 200);
 	rig_down(&g);
-	char err[256];
-	struct store *s = store_open(url, 0, 0, err, sizeof err);
-	ck_assert_int_eq(store_journal_find(s, "EV_x", NULL, NULL), 0);
-	ck_assert_int_eq(store_journal_find(s, "EV_y", NULL, NULL), 1);
-	store_close(s);
+	ck_assert_int_eq(journaled("EV_x"), 0);
+	ck_assert_int_eq(journaled("EV_y"), 1);
 }
 END_TEST
 
@@ -212,12 +220,8 @@ START_TEST(one_batch_with_a_failure_and_its_retry)
 	rig_down(&g);
 	ck_assert_int_eq(count_lines(rec1, "event good EV_x"), 1);
 	ck_assert_int_eq(count_lines(rec1, "event good EV_y"), 1);
-	char err[256];
-	struct store *s = store_open(url, 0, 0, err, sizeof err);
-	ck_assert_msg(s != NULL, "%s", err);
-	ck_assert_int_eq(store_journal_find(s, "EV_x", NULL, NULL), 1);
-	ck_assert_int_eq(store_journal_find(s, "EV_y", NULL, NULL), 1);
-	store_close(s);
+	ck_assert_int_eq(journaled("EV_x"), 1);
+	ck_assert_int_eq(journaled("EV_y"), 1);
 }
 END_TEST
 
@@ -325,18 +329,11 @@ int main(void)
 	tcase_add_test(tc, one_batch_with_a_failure_and_its_retry);
 	tcase_add_test(tc, a_batch_that_fails_goes_one_at_a_time);
 	suite_add_tcase(s, tc);
-	if (getenv("AFTERCALL_TEST_PG") && *getenv("AFTERCALL_TEST_PG")) {
-		tc = tcase_create("postgres");
-		tcase_set_timeout(tc, 30);
-		tcase_add_checked_fixture(tc, pg_setup, pg_teardown);
+	if ((tc = tu_pg_tcase(s, "dispatch", pg_setup, pg_teardown))) {
 		tcase_add_test(tc, duplicates_run_once);
 		tcase_add_test(tc, failure_rolls_back_the_event);
 		tcase_add_test(tc, one_batch_with_a_failure_and_its_retry);
 		tcase_add_test(tc, a_batch_that_fails_goes_one_at_a_time);
-		suite_add_tcase(s, tc);
-	} else {
-		puts("dispatch: AFTERCALL_TEST_PG is not set; the PostgreSQL cases are not run"
-		     " (and not counted)");
 	}
 	return tu_run(s);
 }

@@ -93,6 +93,14 @@ START_TEST(rollback_leaves_nothing)
 }
 END_TEST
 
+/* Journals id in a savepoint of its own, kept, as the dispatcher does. */
+static void journal_in_savepoint(struct store *s, const char *id)
+{
+	ck_assert_int_eq(store_savepoint(s), 0);
+	ck_assert_int_eq(store_journal_add(s, id, "/r", "t", "{}", 2, 1, NULL), 1);
+	ck_assert_int_eq(store_release(s), 0);
+}
+
 /* Savepoints nest; one undone or kept with nothing done inside is fine
  * (the PostgreSQL backend sends savepoints with the next statement). */
 START_TEST(savepoints_nest)
@@ -101,9 +109,7 @@ START_TEST(savepoints_nest)
 	char *v;
 	size_t n;
 	ck_assert_int_eq(store_begin(s), 0);
-	ck_assert_int_eq(store_savepoint(s), 0);
-	ck_assert_int_eq(store_journal_add(s, "EV_a", "/r", "t", "{}", 2, 1, NULL), 1);
-	ck_assert_int_eq(store_release(s), 0);
+	journal_in_savepoint(s, "EV_a");
 
 	ck_assert_int_eq(store_savepoint(s), 0);
 	ck_assert_int_eq(store_journal_add(s, "EV_b", "/r", "t", "{}", 2, 1, NULL), 1);
@@ -154,9 +160,7 @@ START_TEST(failed_statement_undone)
 {
 	struct store *s = open_store(1);
 	ck_assert_int_eq(store_begin(s), 0);
-	ck_assert_int_eq(store_savepoint(s), 0);
-	ck_assert_int_eq(store_journal_add(s, "EV_1", "/r", "t", "{}", 2, 1, NULL), 1);
-	ck_assert_int_eq(store_release(s), 0);
+	journal_in_savepoint(s, "EV_1");
 	for (int first = 1; first >= 0; first--) {
 		ck_assert_int_eq(store_savepoint(s), 0);
 		if (!first)
@@ -169,9 +173,7 @@ START_TEST(failed_statement_undone)
 		}
 		store_rollback_to(s);
 	}
-	ck_assert_int_eq(store_savepoint(s), 0);
-	ck_assert_int_eq(store_journal_add(s, "EV_4", "/r", "t", "{}", 2, 1, NULL), 1);
-	ck_assert_int_eq(store_release(s), 0);
+	journal_in_savepoint(s, "EV_4");
 	ck_assert_int_eq(store_savepoint(s), 0);
 	ck_assert_int_eq(store_journal_add(s, "EV_5", NULL, "t", "{}", 2, 1, NULL), -1);
 	store_rollback_to(s); /* then straight to the commit */
@@ -607,9 +609,7 @@ START_TEST(pg_connection_lost_in_a_transaction)
 {
 	struct store *s = open_store(1);
 	ck_assert_int_eq(store_begin(s), 0);
-	ck_assert_int_eq(store_savepoint(s), 0);
-	ck_assert_int_eq(store_journal_add(s, "EV_1", "/r", "t", "{}", 2, 1, NULL), 1);
-	ck_assert_int_eq(store_release(s), 0);
+	journal_in_savepoint(s, "EV_1");
 	ck_assert_int_eq(store_savepoint(s), 0);
 	char q[200];
 	snprintf(q, sizeof q,
@@ -628,9 +628,7 @@ START_TEST(pg_connection_lost_in_a_transaction)
 	ck_assert_str_eq(store_errmsg(s), first);
 
 	ck_assert_int_eq(store_begin(s), 0);
-	ck_assert_int_eq(store_savepoint(s), 0);
-	ck_assert_int_eq(store_journal_add(s, "EV_3", "/r", "t", "{}", 2, 1, NULL), 1);
-	ck_assert_int_eq(store_release(s), 0);
+	journal_in_savepoint(s, "EV_3");
 	ck_assert_int_eq(store_commit(s), 0);
 	ck_assert_int_eq(store_journal_find(s, "EV_1", NULL, NULL), 0);
 	ck_assert_int_eq(store_journal_find(s, "EV_2", NULL, NULL), 0);
@@ -857,10 +855,7 @@ int main(void)
 	tcase_add_test(tc, checkpoint_policy);
 	tcase_add_test(tc, sqlite_checkpoints_in_background);
 	suite_add_tcase(s, tc);
-	if (getenv("AFTERCALL_TEST_PG") && *getenv("AFTERCALL_TEST_PG")) {
-		tc = tcase_create("postgres");
-		tcase_set_timeout(tc, 30);
-		tcase_add_checked_fixture(tc, pg_setup, pg_teardown);
+	if ((tc = tu_pg_tcase(s, "store", pg_setup, pg_teardown))) {
 		tcase_add_test(tc, journal_dedupes_and_persists);
 		tcase_add_test(tc, rollback_leaves_nothing);
 		tcase_add_test(tc, savepoints_nest);
@@ -877,10 +872,6 @@ int main(void)
 		tcase_add_test(tc, pg_connection_lost_in_a_transaction);
 		tcase_add_test(tc, pg_journal_batch);
 		tcase_add_test(tc, pg_audit_one_chain_from_two_hosts);
-		suite_add_tcase(s, tc);
-	} else {
-		puts("store: AFTERCALL_TEST_PG is not set; the PostgreSQL cases are not run"
-		     " (and not counted)");
 	}
 	return tu_run(s);
 }

@@ -94,6 +94,26 @@ static inline void tu_pg_drop(const char *name)
 	snprintf(q, sizeof q, "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
 	tu_pg_admin(q);
 }
+
+/* A "postgres" case of suite s (named `who`) with that fixture, for the
+ * caller to add tests to; NULL, said on stdout, when AFTERCALL_TEST_PG is
+ * not set. */
+static inline TCase *tu_pg_tcase(Suite *s, const char *who, void (*setup)(void),
+				 void (*teardown)(void))
+{
+	const char *pg = getenv("AFTERCALL_TEST_PG");
+	if (!pg || !*pg) {
+		printf("%s: AFTERCALL_TEST_PG is not set; the PostgreSQL cases are not run"
+		       " (and not counted)\n",
+		       who);
+		return NULL;
+	}
+	TCase *tc = tcase_create("postgres");
+	tcase_set_timeout(tc, 30);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	suite_add_tcase(s, tc);
+	return tc;
+}
 #endif
 
 static inline int tu_run(Suite *s)
