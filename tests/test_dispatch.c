@@ -249,6 +249,83 @@ START_TEST(a_batch_that_fails_goes_one_at_a_time)
 }
 END_TEST
 
+/* A query (a GET route) between events of one batch: it is not journaled,
+ * and the events around it keep their own answers. */
+START_TEST(a_query_between_events_in_one_batch)
+{
+	struct rig g;
+	char cfg[4400];
+	snprintf(cfg, sizeof cfg, "{\"file\":\"%s\",\"sleep_type\":\"slow\"}", rec1);
+	rig_up(&g, cfg, NULL);
+	struct route q = {.path = "/calls/{id}", .is_get = 1, .chain = g.chain, .nchain = 1};
+	struct pending p[5];
+	submit_async(&p[0], g.d, &g.route, "slow", "EV_s");
+	wait_line(rec1, "event slow EV_s");
+	submit_async(&p[1], g.d, &g.route, "good", "EV_a");
+	p[2] = (struct pending){.w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0}};
+	p[2].j = (struct job){.route = &q, .is_query = 1, .body = "", .done = on_done,
+			      .ctx = &p[2].w};
+	snprintf(p[2].j.param, sizeof p[2].j.param, "EV_a");
+	snprintf(p[2].j.request_id, sizeof p[2].j.request_id, "t-query");
+	dispatcher_submit(g.d, &p[2].j);
+	submit_async(&p[3], g.d, &g.route, "good", "EV_s"); /* journaled by the batch before */
+	submit_async(&p[4], g.d, &g.route, "good", "EV_c");
+	ck_assert_int_eq(wait_for(&p[0]), 200);
+	ck_assert_int_eq(wait_for(&p[1]), 200);
+	ck_assert_str_eq(p[1].j.result, "accepted");
+	ck_assert_int_eq(wait_for(&p[2]), 404); /* no plugin here answers queries */
+	ck_assert_int_eq(p[2].j.pre, -1);
+	ck_assert_int_eq(wait_for(&p[3]), 200);
+	ck_assert_str_eq(p[3].j.result, "duplicate");
+	ck_assert_int_eq(wait_for(&p[4]), 200);
+	ck_assert_str_eq(p[4].j.result, "accepted");
+	if (strncmp(url, "sqlite:", 7)) {
+		ck_assert_int_eq(p[1].j.pre, 1);
+		ck_assert_int_eq(p[3].j.pre, 0);
+		ck_assert_int_eq(p[4].j.pre, 1);
+	}
+	rig_down(&g);
+	ck_assert_int_eq(count_lines(rec1, "event good EV_a"), 1);
+	ck_assert_int_eq(count_lines(rec1, "event good EV_c"), 1);
+	ck_assert_int_eq(count_lines(rec1, "event good EV_s"), 0);
+	ck_assert_int_eq(journaled(""), 0);
+}
+END_TEST
+
+/* The connection to PostgreSQL is lost while a batch journaled at once runs
+ * its plugins: no event of it is answered 200 or left journaled, and the
+ * next batch runs on a new connection. */
+START_TEST(pg_connection_lost_in_a_journaled_batch)
+{
+	struct rig g;
+	char cfg[4400];
+	snprintf(cfg, sizeof cfg,
+		 "{\"file\":\"%s\",\"sleep_type\":\"slow\",\"timer_ms\":60000}", rec1);
+	rig_up(&g, cfg, NULL);
+	struct pending p[5];
+	submit_async(&p[0], g.d, &g.route, "slow", "EV_0");
+	wait_line(rec1, "event slow EV_0");
+	submit_async(&p[1], g.d, &g.route, "slow", "EV_1");
+	submit_async(&p[2], g.d, &g.route, "good", "EV_2");
+	submit_async(&p[3], g.d, &g.route, "good", "EV_3");
+	ck_assert_int_eq(wait_for(&p[0]), 200);
+	wait_line(rec1, "event slow EV_1"); /* its plugin sleeps, then sets a timer */
+	ck_assert_int_eq(tu_pg_kill(pgdb), 1);
+	ck_assert_int_eq(wait_for(&p[1]), 500); /* the timer could not be set */
+	ck_assert_int_eq(p[1].j.pre, -1);
+	ck_assert_int_eq(wait_for(&p[2]), 503);
+	ck_assert_int_eq(wait_for(&p[3]), 503);
+	ck_assert_int_eq(count_lines(rec1, "event good"), 0);
+	ck_assert_int_eq(submit(g.d, &g.route, "good", "EV_4"), 200);
+	rig_down(&g);
+	ck_assert_int_eq(journaled("EV_0"), 1);
+	ck_assert_int_eq(journaled("EV_1"), 0);
+	ck_assert_int_eq(journaled("EV_2"), 0);
+	ck_assert_int_eq(journaled("EV_3"), 0);
+	ck_assert_int_eq(journaled("EV_4"), 1);
+}
+END_TEST
+
 START_TEST(derived_events_reach_later_plugins_only)
 {
 	struct rig g;
@@ -328,12 +405,15 @@ int main(void)
 	tcase_add_test(tc, log_enabled_follows_the_level);
 	tcase_add_test(tc, one_batch_with_a_failure_and_its_retry);
 	tcase_add_test(tc, a_batch_that_fails_goes_one_at_a_time);
+	tcase_add_test(tc, a_query_between_events_in_one_batch);
 	suite_add_tcase(s, tc);
 	if ((tc = tu_pg_tcase(s, "dispatch", pg_setup, pg_teardown))) {
 		tcase_add_test(tc, duplicates_run_once);
 		tcase_add_test(tc, failure_rolls_back_the_event);
 		tcase_add_test(tc, one_batch_with_a_failure_and_its_retry);
 		tcase_add_test(tc, a_batch_that_fails_goes_one_at_a_time);
+		tcase_add_test(tc, a_query_between_events_in_one_batch);
+		tcase_add_test(tc, pg_connection_lost_in_a_journaled_batch);
 	}
 	return tu_run(s);
 }

@@ -611,12 +611,7 @@ START_TEST(pg_connection_lost_in_a_transaction)
 	ck_assert_int_eq(store_begin(s), 0);
 	journal_in_savepoint(s, "EV_1");
 	ck_assert_int_eq(store_savepoint(s), 0);
-	char q[200];
-	snprintf(q, sizeof q,
-		 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-		 " WHERE datname = '%s' AND application_name = 'aftercall'",
-		 pgdb);
-	ck_assert_int_eq(pg_num(q), 1);
+	ck_assert_int_eq(tu_pg_kill(pgdb), 1);
 	ck_assert_int_eq(store_journal_add(s, "EV_2", "/r", "t", "{}", 2, 1, NULL), -1);
 	char first[512];
 	snprintf(first, sizeof first, "%s", store_errmsg(s));

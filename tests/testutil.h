@@ -75,6 +75,26 @@ static inline void tu_pg_admin(const char *q)
 	PQfinish(c);
 }
 
+/* Ends every connection aftercall holds to database db, as a lost
+ * connection would; returns how many there were. */
+static inline long tu_pg_kill(const char *db)
+{
+	char admin[4200], q[300];
+	snprintf(admin, sizeof admin, "%s/postgres", getenv("AFTERCALL_TEST_PG"));
+	snprintf(q, sizeof q,
+		 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+		 " WHERE datname = '%s' AND application_name = 'aftercall'",
+		 db);
+	PGconn *c = PQconnectdb(admin);
+	ck_assert_msg(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+	PGresult *r = PQexec(c, q);
+	ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", q, PQresultErrorMessage(r));
+	long n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	PQfinish(c);
+	return n;
+}
+
 /* A fresh database `name` (a prefix and a number of this process), its
  * URL in url; tu_pg_drop(name) drops it. */
 static inline void tu_pg_create(const char *prefix, char *name, size_t namelen, char *url,
