@@ -15,6 +15,7 @@
 #include <libpq-fe.h>
 
 struct libpq {
+	int (*libVersion)(void);
 	PGconn *(*connectdbParams)(const char *const *keys, const char *const *values,
 				   int expand_dbname);
 	ConnStatusType (*status)(const PGconn *c);
@@ -57,8 +58,9 @@ struct libpq {
 extern struct libpq libpq;
 
 /* Opens libpq, once per process; any thread may call it. -1 when that
- * failed, now or at the first call, with err saying why. libpq stays
- * loaded until the process ends. */
+ * failed, now or at the first call, with err saying why (a libpq older than
+ * 14.11, 15.6 or 16.2 is refused: see libpq.c). libpq stays loaded until
+ * the process ends. */
 int libpq_load(char *err, size_t errlen);
 
 #endif

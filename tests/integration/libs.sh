@@ -8,7 +8,8 @@
 # - `aftercall check` warns, with the reason, and still passes; so it does
 #   for a libcurl older than 7.85 or not built thread-safe;
 # - `aftercall mailbox create` fails with the reason;
-# - a PostgreSQL store is refused at start, with the reason.
+# - a PostgreSQL store is refused at start, with the reason; so it is with a
+#   libpq whose release lacks a pipeline-mode fix.
 . "${TOP_SRCDIR:-.}/tests/lib.sh"
 STORE=sqlite:$WORK/libs.db # whatever AFTERCALL_TEST_STORE says: libpq is faked below
 FAKE="$WORK/fake"
@@ -128,4 +129,29 @@ case $out in
 *"libpq.so.5 has no PQ"*) ok "and says why" ;;
 *) not_ok "and says why (got '$out')" ;;
 esac
+
+# A libpq with every function whose release lacks a pipeline-mode fix is
+# refused before it connects (every function but PQlibVersion aborts).
+: >"$WORK/pqstubs.c"
+for f in connectdbParams status transactionStatus errorMessage reset finish exec prepare \
+	execPrepared sendQueryPrepared setSingleRowMode sendQueryParams enterPipelineMode \
+	exitPipelineMode pipelineSync getResult resultStatus resultErrorMessage resultErrorField \
+	cmdStatus cmdTuples ntuples getvalue getisnull unescapeBytea freemem clear; do
+	echo "void PQ$f(void); void PQ$f(void) { abort(); }" >>"$WORK/pqstubs.c"
+done
+sed -i '1i #include <stdlib.h>' "$WORK/pqstubs.c"
+for v in 15.5:150005 14.10:140010; do
+	dir="$WORK/pq${v%:*}" # no colon: LD_LIBRARY_PATH splits on it
+	mkdir -p "$dir"
+	${CC:-cc} -shared -fPIC -o "$dir/libpq.so.5" -DV="${v#*:}" "$WORK/pqstubs.c" -x c - \
+		<<<'int PQlibVersion(void); int PQlibVersion(void) { return V; }' ||
+		not_ok "build a libpq ${v%:*}"
+	out=$(LD_LIBRARY_PATH="$dir" timeout 10 "$AFTERCALL" serve -c "$WORK/pg.yaml" 2>&1)
+	rc=$?
+	check "serve refuses libpq ${v%:*}" 1 "$rc"
+	case $out in
+	*"libpq ${v%:*} is too old (14.11, 15.6, 16.2 or later is needed)"*) ok "and says why" ;;
+	*) not_ok "and says why (got '$out')" ;;
+	esac
+done
 finish
