@@ -189,6 +189,17 @@ static void wait_line(const char *path, const char *prefix)
 	ck_assert_int_eq(count_lines(path, prefix), 1);
 }
 
+/* Holds the dispatcher with a "slow" event, which the plugin (sleep_type:
+ * slow) records, then sleeps 300 ms on: what is submitted once this returns
+ * waits, and is taken as one batch. */
+static void hold(struct rig *g, struct pending *p, const char *id)
+{
+	submit_async(p, g->d, &g->route, "slow", id);
+	char line[64];
+	snprintf(line, sizeof line, "event slow %s", id);
+	wait_line(rec1, line);
+}
+
 /* Events that wait together make one batch, which PostgreSQL journals in
  * one round trip. An event whose plugin fails takes its row back, and a
  * later event of the batch with the same id is then journaled and run, not
@@ -201,8 +212,7 @@ START_TEST(one_batch_with_a_failure_and_its_retry)
 		 rec1);
 	rig_up(&g, cfg, NULL);
 	struct pending p[5];
-	submit_async(&p[0], g.d, &g.route, "slow", "EV_s"); /* the batch before, 300 ms */
-	wait_line(rec1, "event slow EV_s");
+	hold(&g, &p[0], "EV_s");
 	submit_async(&p[1], g.d, &g.route, "bad", "EV_x");
 	submit_async(&p[2], g.d, &g.route, "good", "EV_x");
 	submit_async(&p[3], g.d, &g.route, "good", "EV_x");
@@ -234,8 +244,7 @@ START_TEST(a_batch_that_fails_goes_one_at_a_time)
 	snprintf(cfg, sizeof cfg, "{\"file\":\"%s\",\"sleep_type\":\"slow\"}", rec1);
 	rig_up(&g, cfg, NULL);
 	struct pending p[4];
-	submit_async(&p[0], g.d, &g.route, "slow", "EV_s");
-	wait_line(rec1, "event slow EV_s");
+	hold(&g, &p[0], "EV_s");
 	submit_async(&p[1], g.d, &g.route, "good", "EV_1");
 	submit_async(&p[2], g.d, &g.route, "good", "EV_\xff");
 	submit_async(&p[3], g.d, &g.route, "good", "EV_3");
@@ -259,8 +268,7 @@ START_TEST(a_query_between_events_in_one_batch)
 	rig_up(&g, cfg, NULL);
 	struct route q = {.path = "/calls/{id}", .is_get = 1, .chain = g.chain, .nchain = 1};
 	struct pending p[5];
-	submit_async(&p[0], g.d, &g.route, "slow", "EV_s");
-	wait_line(rec1, "event slow EV_s");
+	hold(&g, &p[0], "EV_s");
 	submit_async(&p[1], g.d, &g.route, "good", "EV_a");
 	p[2] = (struct pending){.w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0}};
 	p[2].j = (struct job){.route = &q, .is_query = 1, .body = "", .done = on_done,
@@ -303,8 +311,7 @@ START_TEST(pg_connection_lost_in_a_journaled_batch)
 		 "{\"file\":\"%s\",\"sleep_type\":\"slow\",\"timer_ms\":60000}", rec1);
 	rig_up(&g, cfg, NULL);
 	struct pending p[5];
-	submit_async(&p[0], g.d, &g.route, "slow", "EV_0");
-	wait_line(rec1, "event slow EV_0");
+	hold(&g, &p[0], "EV_0");
 	submit_async(&p[1], g.d, &g.route, "slow", "EV_1");
 	submit_async(&p[2], g.d, &g.route, "good", "EV_2");
 	submit_async(&p[3], g.d, &g.route, "good", "EV_3");
