@@ -882,7 +882,8 @@ static struct store *open_store_of(const char *file, const char *cmd)
 	}
 	sb_free(&errs);
 	char err[1024];
-	struct store *st = store_open(cfg->store, cfg->store_sync_full, 0, err, sizeof err);
+	struct store *st = store_open(cfg->store, cfg->store_sync_full, STORE_EXISTING, err,
+				      sizeof err);
 	config_free(cfg);
 	if (!st)
 		fprintf(stderr, "aftercall %s: %s\n", cmd, err);
@@ -1333,7 +1334,8 @@ static int cmd_migrate(int argc, char **argv)
 	char err[1024];
 	/* STORE_SERVE: a SQLite store in use by serve is refused. */
 	struct store *st = store_open(cfg->store, cfg->store_sync_full,
-				      STORE_MIGRATE | (status ? 0 : STORE_SERVE), err, sizeof err);
+				      STORE_MIGRATE | (status ? STORE_EXISTING : STORE_SERVE), err,
+				      sizeof err);
 	if (!st) {
 		fprintf(stderr, "aftercall migrate: %s\n", err);
 		config_free(cfg);

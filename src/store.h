@@ -24,8 +24,10 @@ const char *store_migration_what(int version);
 
 /* store_open() flags. SERVE: this process runs the dispatcher (SQLite takes
  * the file for itself). MIGRATE: open a store of an older schema, to
- * migrate it; nothing else may be called then but migrate and close. */
-enum { STORE_SERVE = 1, STORE_MIGRATE = 2 };
+ * migrate it; nothing else may be called then but migrate and close.
+ * EXISTING: a SQLite file that is not there is an error, not a new store
+ * (the command line reads stores; a mistyped path must not read as empty). */
+enum { STORE_SERVE = 1, STORE_MIGRATE = 2, STORE_EXISTING = 4 };
 
 /* One audit record as appended; the store adds seq, prev and hash. */
 struct audit_rec {

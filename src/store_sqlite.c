@@ -1018,12 +1018,20 @@ struct store *store_sqlite_open(const char *path, int sync_full, int flags, char
 	}
 	ss->base.ops = &sqlite_ops;
 	ss->lock_fd = -1;
+	if ((flags & STORE_EXISTING) && access(path, F_OK) != 0) {
+		snprintf(err, errlen, "%s: %s (serve creates the store at its first start)", path,
+			 strerror(errno));
+		free(ss);
+		return NULL;
+	}
 	if ((flags & STORE_SERVE) && (ss->lock_fd = take_lock(path, err, errlen)) < 0) {
 		free(ss);
 		return NULL;
 	}
 	int rc = sqlite3_open_v2(path, &ss->db,
-				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+					 (flags & STORE_EXISTING ? 0 : SQLITE_OPEN_CREATE),
+				 NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "cannot open %s: %s", path,
 			 ss->db ? sqlite3_errmsg(ss->db) : sqlite3_errstr(rc));

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Schema versions: `aftercall migrate` takes a store of an older schema to
 # this binary's, serve refuses an older store until then and a newer one
-# always; data written before a migration is there after it. Runs on the
+# always; data written before a migration is there after it. Commands that
+# only read a store refuse a SQLite file that is not there. Runs on the
 # store tests/lib.sh gives (SQLite, or PostgreSQL in the second pass).
 . "${TOP_SRCDIR:-.}/tests/lib.sh"
 STORE=$(store_url mig) || { not_ok "create the store"; finish; }
@@ -17,6 +18,19 @@ plugins:
     path: $TEST_PLUGINS/counter.so
     config: {file: $WORK/seen.txt}
 YAML
+
+# The commands that read a store do not make one: a mistyped SQLite path
+# is an error, not an empty store (or an audit chain of no records).
+if ! on_postgres; then
+	sed "s#^store: .*#store: sqlite:$WORK/typo.db#" "$WORK/m.yaml" >"$WORK/typo.yaml"
+	for cmd in "outbox list" "audit --verify" "migrate --status"; do
+		# shellcheck disable=SC2086 # the command's words
+		out=$("$AFTERCALL" $cmd -c "$WORK/typo.yaml" 2>&1)
+		check "$cmd refuses a SQLite store that is not there" 1 $?
+		case "$out" in *"$WORK/typo.db: No such file or directory (serve creates the store at its first start)"*) ok "and says so";; *) not_ok "and says so: $out";; esac
+	done
+	check "and none of them made it" 0 "$(ls "$WORK" | grep -c '^typo\.db')"
+fi
 
 out=$("$AFTERCALL" migrate -c "$WORK/m.yaml" --to 1 2>&1)
 check "migrate --to 1 makes an empty store schema 1" 0 $?
