@@ -119,8 +119,7 @@ int main(int argc, char **argv)
 		flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
 		MHD_OPTION_CONNECTION_LIMIT, 1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-		(size_t)16384, /* as src/http.c */ MHD_OPTION_END);
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384, /* as src/http.c */ MHD_OPTION_END);
 	if (!d) {
 		fprintf(stderr, "bare: cannot listen on port %u\n", port);
 		return 1;

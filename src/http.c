@@ -452,7 +452,7 @@ struct http *http_start(const struct config *cfg, struct dispatcher *d, char *er
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)cfg->read_timeout, MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned)cfg->max_connections, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY, MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (!h->mhd) {

@@ -2,7 +2,8 @@
 # Lifecycle: SIGHUP reloads the config (a new LiveKit key, the log level),
 # keeping the running one when the new file is broken or changes what needs
 # a restart; SIGTERM stops taking requests, lets deliveries in flight finish
-# and exits 0; a second serve on the same store is refused.
+# and exits 0; a second serve on the same store, or the same address, is
+# refused.
 . "${TOP_SRCDIR:-.}/tests/lib.sh"
 STORE=$(store_url l) || { not_ok "create the store"; finish; }
 
@@ -113,4 +114,14 @@ if ! on_postgres; then
 	check "a second serve on the same store exits 1" 1 $?
 	check_grep "saying the store is in use" 'is in use by another aftercall serve process' "$WORK/second.log"
 fi
+
+# A second serve on the address the first listens on is refused, even with
+# a store of its own: two processes must not split the webhooks between
+# them (libmicrohttpd's SO_REUSEPORT would let it in).
+if on_postgres; then start_host "$WORK/l.yaml" || finish; fi
+sed "s#^listen: .*#listen: 127.0.0.1:$PORT#; s#^store: .*#store: sqlite:$WORK/other.db#" \
+	"$WORK/l.yaml" >"$WORK/other.yaml"
+timeout 10 "$AFTERCALL" serve -c "$WORK/other.yaml" 2>"$WORK/third.log"
+check "a second serve on the same address exits 1" 1 $?
+check_grep "saying it cannot listen there" "cannot listen on 127.0.0.1:$PORT" "$WORK/third.log"
 finish
