@@ -1,8 +1,10 @@
 /*
  * The audit chain. Each record's hash covers the previous record's hash, its
  * own sequence number and every field, so editing, removing or reordering a
- * record breaks every hash after it. Fields are length-prefixed (NULL has
- * its own marker) so that no two different records hash the same bytes.
+ * record breaks every hash after it (removing the last records, or rewriting
+ * the whole chain, shows only against a head kept elsewhere: audit_walk).
+ * Fields are length-prefixed (NULL has its own marker) so that no two
+ * different records hash the same bytes.
  */
 #include "autoconfig.h"
 
@@ -74,6 +76,16 @@ int audit_walk_step(struct audit_walk *w, int64_t seq, const struct audit_rec *r
 		snprintf(err, errlen, "record %lld: contents do not match its hash (edited)",
 			 (long long)seq);
 		return -1;
+	}
+	if (seq == w->head_seq) {
+		if (memcmp(hash, w->head, SHA256_LEN)) {
+			snprintf(err, errlen,
+				 "record %lld: its hash is not the head given (the chain was "
+				 "rewritten)",
+				 (long long)seq);
+			return -1;
+		}
+		w->head_seen = 1;
 	}
 	memcpy(w->prev, hash, SHA256_LEN);
 	w->expect++;

@@ -178,7 +178,7 @@ static const char usage_mailbox[] =
 static const char usage_audit[] =
 	"Usage: aftercall audit [-c FILE] --room NAME\n"
 	"       aftercall audit [-c FILE] --contact EMAIL\n"
-	"       aftercall audit [-c FILE] --verify\n"
+	"       aftercall audit [-c FILE] --verify [--head N:HASH]\n"
 	"\n"
 	"The audit trail records every step of every session (event received,\n"
 	"transcript received, email rendered, queued, accepted, approved or\n"
@@ -187,8 +187,13 @@ static const char usage_audit[] =
 	"\n"
 	"  -r, --room NAME      the timeline of a room: time, actor, step, details\n"
 	"  -e, --contact EMAIL  the timeline of a contact\n"
-	"  -v, --verify         recompute the whole chain; exit 1 naming the first\n"
-	"                       record that was edited, removed or reordered\n"
+	"  -v, --verify         recompute the whole chain and print its head (N:HASH,\n"
+	"                       the last record); exit 1 naming the first record\n"
+	"                       that was edited, removed or reordered\n"
+	"  -H, --head N:HASH    with --verify: record N must be there with that hash.\n"
+	"                       Records removed from the end, or a chain rewritten\n"
+	"                       with new hashes, show only against a head kept\n"
+	"                       elsewhere from an earlier --verify\n"
 	"  -c, --config FILE    config file (default " DEFAULT_CONFIG ")\n"
 	"  -h, --help           show this help\n";
 
@@ -1213,16 +1218,32 @@ static int print_audit(void *ctx, int64_t seq, const struct audit_rec *r)
 	return 0;
 }
 
+/* --head N:HASH, as --verify prints the head. 0, or -1 when malformed. */
+static int parse_head(const char *arg, struct audit_walk *w)
+{
+	char *end;
+	errno = 0;
+	long long seq = strtoll(arg, &end, 10);
+	if (errno || seq < 1 || end == arg || *end != ':' || strlen(end + 1) != 2 * SHA256_LEN ||
+	    hex_decode(end + 1, 2 * SHA256_LEN, w->head) != SHA256_LEN)
+		return -1;
+	w->head_seq = seq;
+	return 0;
+}
+
 static int cmd_audit(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'}, {"room", required_argument, NULL, 'r'},
 		{"contact", required_argument, NULL, 'e'}, {"verify", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},	   {NULL, 0, NULL, 0},
+		{"head", required_argument, NULL, 'H'},	   {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *file = DEFAULT_CONFIG, *room = NULL, *contact = NULL;
 	int verify = 0, ch;
-	while ((ch = getopt_long(argc, argv, "c:r:e:vh", opts, NULL)) != -1) {
+	struct audit_walk walk;
+	audit_walk_init(&walk);
+	while ((ch = getopt_long(argc, argv, "c:r:e:vH:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			file = optarg;
@@ -1234,6 +1255,16 @@ static int cmd_audit(int argc, char **argv)
 			contact = optarg;
 			break;
 		case 'v':
+			verify = 1;
+			break;
+		case 'H':
+			if (parse_head(optarg, &walk)) {
+				fprintf(stderr,
+					"aftercall audit: --head wants N:HASH as --verify prints it"
+					" (N a record number, HASH 64 hex digits), not '%s'\n",
+					optarg);
+				return 2;
+			}
 			verify = 1;
 			break;
 		case 'h':
@@ -1254,12 +1285,22 @@ static int cmd_audit(int argc, char **argv)
 	char err[1024];
 	int rc = 0;
 	if (verify) {
-		int64_t n = 0;
-		if (store_audit_verify(st, &n, err, sizeof err)) {
+		long long n = 0;
+		if (store_audit_verify(st, &walk, err, sizeof err)) {
 			fprintf(stderr, "aftercall audit: the chain is broken at %s\n", err);
 			rc = 1;
+		} else if (walk.head_seq && !walk.head_seen) {
+			fprintf(stderr,
+				"aftercall audit: the chain is broken at record %lld: not there, the"
+				" chain ends at record %lld (records removed from its end)\n",
+				(long long)walk.head_seq, (long long)walk.expect - 1);
+			rc = 1;
+		} else if ((n = walk.expect - 1) == 0) {
+			printf("audit chain OK: 0 records\n");
 		} else {
-			printf("audit chain OK: %lld records\n", (long long)n);
+			char hex[2 * SHA256_LEN + 1];
+			hex_encode(walk.prev, SHA256_LEN, hex);
+			printf("audit chain OK: %lld records; head %lld:%s\n", n, n, hex);
 		}
 	}
 	if (room || contact) {

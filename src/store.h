@@ -109,6 +109,8 @@ struct outbox_update {
 
 typedef int (*outbox_cb)(void *ctx, const struct outbox_row *r);
 
+struct audit_walk;
+
 struct store_ops {
 	void (*close)(struct store *s);
 	int (*begin)(struct store *s);
@@ -147,9 +149,10 @@ struct store_ops {
 	 * "contact"), oldest first; both NULL: all. cb gets each with its seq. */
 	int (*audit_list)(struct store *s, const char *subject, const char *contact,
 			  int (*cb)(void *ctx, int64_t seq, const struct audit_rec *r), void *ctx);
-	/* Walks the chain from the start, recomputing every hash. 0 when it
-	 * holds; otherwise -1 with the first bad record named in err. */
-	int (*audit_verify)(struct store *s, int64_t *count, char *err, size_t errlen);
+	/* Walks the chain from the start with w (audit_walk_init(), and a head
+	 * to check if wanted), recomputing every hash. 0 when it holds;
+	 * otherwise -1 with the first bad record named in err. */
+	int (*audit_verify)(struct store *s, struct audit_walk *w, char *err, size_t errlen);
 	/* Outbox. add: 1 added, 0 the plugin's key exists, -1 error. */
 	int (*outbox_add)(struct store *s, const struct outbox_row *r);
 	/* Marks up to `limit` due pending rows in flight and hands each to cb. */
@@ -228,8 +231,14 @@ void audit_hash(const unsigned char prev[SHA256_LEN], int64_t seq, const struct 
  * record's place, its link to the one before and its hash. 0, or -1 with
  * what is wrong in err. */
 struct audit_walk {
-	unsigned char prev[SHA256_LEN];
+	unsigned char prev[SHA256_LEN]; /* the hash of the last record checked */
 	int64_t expect; /* the next sequence number; expect - 1 checked so far */
+	/* A head kept from an earlier walk (0: none): record head_seq must be
+	 * there with this hash. Removing records from the end, or rewriting the
+	 * chain with fresh hashes, cannot be seen from the store alone. */
+	int64_t head_seq;
+	unsigned char head[SHA256_LEN];
+	int head_seen;
 };
 void audit_walk_init(struct audit_walk *w);
 int audit_walk_step(struct audit_walk *w, int64_t seq, const struct audit_rec *r,

@@ -1075,7 +1075,7 @@ static int pg_audit_list(struct store *s, const char *subject, const char *conta
 }
 
 struct verify_ctx {
-	struct audit_walk walk;
+	struct audit_walk *walk;
 	char *err;
 	size_t errlen;
 	int bad;
@@ -1086,18 +1086,16 @@ static int verify_row(void *c, const PGresult *r)
 	struct verify_ctx *v = c;
 	struct audit_rec a;
 	rec_from(r, &a);
-	if (audit_walk_step(&v->walk, num(r, 0, 0), &a, val(r, 0, 7), val(r, 0, 8), v->err,
+	if (audit_walk_step(v->walk, num(r, 0, 0), &a, val(r, 0, 7), val(r, 0, 8), v->err,
 			    v->errlen))
 		v->bad = 1;
 	return v->bad;
 }
 
-static int pg_audit_verify(struct store *s, int64_t *count, char *err, size_t errlen)
+static int pg_audit_verify(struct store *s, struct audit_walk *w, char *err, size_t errlen)
 {
-	struct verify_ctx v = {.err = err, .errlen = errlen};
-	audit_walk_init(&v.walk);
+	struct verify_ctx v = {.walk = w, .err = err, .errlen = errlen};
 	int n = each_streamed(PS(s), Q_AUDIT_ALL, NULL, verify_row, &v);
-	*count = v.walk.expect - 1;
 	if (n < 0 && !v.bad)
 		snprintf(err, errlen, "%s", PS(s)->err);
 	return n < 0 || v.bad ? -1 : 0;

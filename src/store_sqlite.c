@@ -644,7 +644,7 @@ static int sq_audit_list(struct store *s, const char *subject, const char *conta
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? n : -1;
 }
 
-static int sq_audit_verify(struct store *s, int64_t *count, char *err, size_t errlen)
+static int sq_audit_verify(struct store *s, struct audit_walk *w, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(DB(s),
@@ -654,8 +654,6 @@ static int sq_audit_verify(struct store *s, int64_t *count, char *err, size_t er
 		snprintf(err, errlen, "%s", sqlite3_errmsg(DB(s)));
 		return -1;
 	}
-	struct audit_walk w;
-	audit_walk_init(&w);
 	int rc, bad = 0;
 	while (!bad && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct audit_rec r = {
@@ -666,11 +664,10 @@ static int sq_audit_verify(struct store *s, int64_t *count, char *err, size_t er
 			.request_id = (const char *)sqlite3_column_text(st, 5),
 			.detail = (const char *)sqlite3_column_text(st, 6),
 		};
-		bad = audit_walk_step(&w, sqlite3_column_int64(st, 0), &r,
+		bad = audit_walk_step(w, sqlite3_column_int64(st, 0), &r,
 				      (const char *)sqlite3_column_text(st, 7),
 				      (const char *)sqlite3_column_text(st, 8), err, errlen) != 0;
 	}
-	*count = w.expect - 1;
 	if (!bad && rc != SQLITE_DONE) {
 		snprintf(err, errlen, "%s", sqlite3_errmsg(DB(s)));
 		bad = 1;

@@ -309,11 +309,21 @@ static void sql(const char *q)
 	sqlite3_close(db);
 }
 
+/* Walks the chain with w (audit_walk_init() first, or a head set); the
+ * number of records walked. */
+static int64_t walk(struct store *s, struct audit_walk *w, int want, char *err, size_t errlen)
+{
+	ck_assert_int_eq(store_audit_verify(s, w, err, errlen), want);
+	return w->expect - 1;
+}
+
+/* A chain edited, cut short inside, or cut at its end: the last shows only
+ * against a head kept from before, and so does a head that was changed. */
 START_TEST(audit_chain_detects_tampering)
 {
 	struct store *s = open_store(1);
 	char err[256];
-	int64_t n;
+	struct audit_walk w;
 	ck_assert_int_eq(store_begin(s), 0);
 	append(s, "event.received", "room-a");
 	append(s, "email.queued", "room-a");
@@ -323,21 +333,40 @@ START_TEST(audit_chain_detects_tampering)
 	store_rollback_to(s);
 	append(s, "email.delivered", "room-a");
 	ck_assert_int_eq(store_commit(s), 0);
-	ck_assert_int_eq(store_audit_verify(s, &n, err, sizeof err), 0);
-	ck_assert_int_eq(n, 4);
+	audit_walk_init(&w);
+	ck_assert_int_eq(walk(s, &w, 0, err, sizeof err), 4);
+	struct audit_walk kept = w; /* its head: record 4's hash */
 	store_close(s);
 
 	sql("UPDATE audit SET subject = 'room-b' WHERE seq = 2");
 	s = open_store(0);
-	ck_assert_int_eq(store_audit_verify(s, &n, err, sizeof err), -1);
+	audit_walk_init(&w);
+	walk(s, &w, -1, err, sizeof err);
 	ck_assert_str_eq(err, "record 2: contents do not match its hash (edited)");
 	store_close(s);
 
 	sql("UPDATE audit SET subject = 'room-a' WHERE seq = 2");
-	sql("DELETE FROM audit WHERE seq = 3");
+	sql("DELETE FROM audit WHERE seq = 4");
 	s = open_store(0);
-	ck_assert_int_eq(store_audit_verify(s, &n, err, sizeof err), -1);
-	ck_assert_str_eq(err, "record 4: expected record 3 here (removed or reordered)");
+	audit_walk_init(&w);
+	ck_assert_int_eq(walk(s, &w, 0, err, sizeof err), 3); /* holds without a head */
+	audit_walk_init(&w);
+	w.head_seq = 4;
+	memcpy(w.head, kept.prev, sizeof w.head);
+	ck_assert_int_eq(walk(s, &w, 0, err, sizeof err), 3);
+	ck_assert_int_eq(w.head_seen, 0); /* the caller says record 4 is gone */
+	audit_walk_init(&w);
+	w.head_seq = 3;
+	memcpy(w.head, kept.prev, sizeof w.head); /* not record 3's hash */
+	walk(s, &w, -1, err, sizeof err);
+	ck_assert_str_eq(err, "record 3: its hash is not the head given (the chain was rewritten)");
+	store_close(s);
+
+	sql("DELETE FROM audit WHERE seq = 2");
+	s = open_store(0);
+	audit_walk_init(&w);
+	walk(s, &w, -1, err, sizeof err);
+	ck_assert_str_eq(err, "record 3: expected record 2 here (removed or reordered)");
 	store_close(s);
 }
 END_TEST
@@ -725,9 +754,9 @@ START_TEST(pg_audit_one_chain_from_two_hosts)
 	ck_assert_int_eq(store_commit(a), 0);
 	append(b, "outside.a.transaction", NULL);
 	char err[256];
-	int64_t n;
-	ck_assert_int_eq(store_audit_verify(a, &n, err, sizeof err), 0);
-	ck_assert_int_eq(n, 5);
+	struct audit_walk w;
+	audit_walk_init(&w);
+	ck_assert_int_eq(walk(a, &w, 0, err, sizeof err), 5);
 	store_close(a);
 	store_close(b);
 }

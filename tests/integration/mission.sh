@@ -315,6 +315,19 @@ check "its audit records are A's steps from the event to MultiMail's answer" "em
 check_grep "Bob's timeline shows the rejection" ' email.rejected ' "$WORK/b.audit"
 "$AFTERCALL" audit -c "$WORK/e2e.yaml" --verify >"$WORK/verify.out" 2>&1
 check "audit --verify passes" 0 $?
+head=$(sed -n 's/^audit chain OK: [0-9]* records; head \([0-9]*:[0-9a-f]\{64\}\)$/\1/p' "$WORK/verify.out")
+if [ -n "$head" ]; then ok "and prints the head ($head)"; else not_ok "and prints the head: $(cat "$WORK/verify.out")"; fi
+# Records removed from the end leave a shorter chain that holds: only the
+# head kept from before shows it.
+store_sql "$STORE" "DELETE FROM audit WHERE seq = ${head%%:*}"
+"$AFTERCALL" audit -c "$WORK/e2e.yaml" --verify >/dev/null 2>&1
+check "a chain cut at its end still holds alone" 0 $?
+"$AFTERCALL" audit -c "$WORK/e2e.yaml" --verify --head "$head" >"$WORK/verify3.out" 2>&1
+check "but not against the head kept" 1 $?
+check_grep "which says records were removed from its end" "the chain is broken at record ${head%%:*}: not there, the chain ends at record $((${head%%:*} - 1)) (records removed from its end)" "$WORK/verify3.out"
+"$AFTERCALL" audit -c "$WORK/e2e.yaml" --head "${head%%:*}:xyz" >"$WORK/verify4.out" 2>&1
+check "a malformed --head is a usage error" 2 $?
+check_grep "saying what it wants" "\-\-head wants N:HASH as --verify prints it" "$WORK/verify4.out"
 store_sql "$STORE" "UPDATE audit SET detail = replace(detail, 'ada@', 'eve@') WHERE seq = (SELECT min(seq) FROM audit WHERE detail LIKE '%ada@%')"
 "$AFTERCALL" audit -c "$WORK/e2e.yaml" --verify >"$WORK/verify2.out" 2>&1
 check "audit --verify fails after one row is edited" 1 $?
