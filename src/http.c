@@ -386,6 +386,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 			log_fields(AC_LOG_WARN, "request refused", "request_id", c->job.request_id,
 				   "path", url, "status", "413",
 				   "reason", "body over the size limit (connection closed)", LOG_END);
+			count_request(413);
 			return MHD_NO;
 		}
 		return MHD_YES;

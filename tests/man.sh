@@ -4,7 +4,8 @@
 #    aftercall(1) documents, compared as sets (and each short option's pair);
 #  - the commands `aftercall --help` lists and the ones aftercall(1) has;
 #  - every key of src/config.c's keys[] arrays, and every config key of the
-#    multimail and forward plugins, has an entry in aftercall.yaml(5);
+#    multimail and forward plugins, has an entry in aftercall.yaml(5), and
+#    the former are all in examples/aftercall.yaml;
 #  - the example plugin of aftercall-plugin(3) builds and loads;
 #  - every page renders with man -l, and groff -ww finds nothing to warn about.
 # Ends with "N passed, N failed".
@@ -145,6 +146,18 @@ while read -r fn arr key; do
 		not_ok "config key $prefix$key is in aftercall.yaml.5"
 	fi
 done <"$WORK/keys.src"
+
+# The example config says it shows every key: each key of those arrays is
+# there, set or in a comment.
+EXAMPLE="$TOP_SRCDIR/examples/aftercall.yaml"
+missing=$(awk '{ print $3 }' "$WORK/keys.src" | sort -u | while read -r key; do
+	grep -Eq "(^|[#{ ,-])$key:" "$EXAMPLE" || printf '%s ' "$key"
+done)
+if [ -z "$missing" ]; then
+	ok "examples/aftercall.yaml shows every config key"
+else
+	not_ok "examples/aftercall.yaml shows every config key (missing: $missing)"
+fi
 
 # The shipped plugins' config keys, from the known[] lists of their sources:
 # init's are top-level keys, parse_target's those of each targets[] item.

@@ -86,6 +86,8 @@ st=$(curl -s -o /dev/null -w '%{http_code}' -H 'Transfer-Encoding: chunked' -H "
 	--data-binary "@$WORK/big.json" "http://127.0.0.1:$PORT/webhooks/livekit")
 case "$st" in 2*) not_ok "a chunked body over the limit is cut off (got $st)";; *) ok "a chunked body over the limit is cut off";; esac
 check_grep "the log says why" '"reason":"body over the size limit (connection closed)"' "$WORK/host.log"
+check "both count as 413 in the metrics" 2 \
+	"$(curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^aftercall_http_requests_total\{.*status="413"\}/ { print $2 }')"
 printf 'this is not json' >"$WORK/notjson"
 tok=$("$AFTERCALL" sign --key $K1 --secret "$S1" "$WORK/notjson")
 check "a signed non-JSON body gives 400" 400 "$(post /webhooks/livekit "$WORK/notjson" "$tok")"
