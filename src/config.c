@@ -800,6 +800,32 @@ static void parse_root(struct walk *w, struct config *c, yaml_node_t *root)
 	parse_routes(w, c, map_get(w, root, "routes"));
 }
 
+/* A key given twice in one mapping: YAML forbids it, and libyaml keeps both,
+ * so the first would win unseen. Every mapping of the file, plugin configs
+ * included. */
+static void check_duplicates(struct walk *w)
+{
+	for (yaml_node_t *n = w->doc.nodes.start; n < w->doc.nodes.top; n++) {
+		if (n->type != YAML_MAPPING_NODE)
+			continue;
+		yaml_node_pair_t *pairs = n->data.mapping.pairs.start;
+		size_t np = (size_t)(n->data.mapping.pairs.top - pairs);
+		for (size_t j = 1; j < np; j++) {
+			yaml_node_t *kj = node(w, pairs[j].key);
+			const char *name = scalar_raw(kj);
+			for (size_t i = 0; name && i < j; i++) {
+				yaml_node_t *ki = node(w, pairs[i].key);
+				const char *first = scalar_raw(ki);
+				if (first && !strcmp(first, name)) {
+					err_at(w, kj, name, "given twice (first on line %lu)",
+					       (unsigned long)ki->start_mark.line + 1);
+					break;
+				}
+			}
+		}
+	}
+}
+
 struct config *config_load(const char *file, struct strbuf *errs)
 {
 	struct walk w = {.file = file, .errs = errs};
@@ -843,6 +869,7 @@ struct config *config_load(const char *file, struct strbuf *errs)
 		err_at(&w, NULL, "(file)", "empty config");
 	else if (is_map(&w, root, "(file)"))
 		parse_root(&w, c, root);
+	check_duplicates(&w);
 	yaml_document_delete(&w.doc);
 	c->literal_secrets = w.literal_secrets;
 	if (w.nerr) {

@@ -141,6 +141,33 @@ START_TEST(yaml_syntax_error_has_line)
 }
 END_TEST
 
+/* A key given twice is an error at the second, in every mapping: the top
+ * level, the LiveKit keys, a plugin's config. */
+START_TEST(a_key_given_twice)
+{
+	setenv("AC_TEST_SECRET", "s", 1);
+	struct strbuf errs;
+	char text[1024];
+	snprintf(text, sizeof text,
+		 "%s"			       /* lines 1-8 */
+		 "    config: {level: info, level: warn}\n" /* 9 */
+		 "listen: 127.0.0.1:9090\n",		       /* 10 */
+		 minimal);
+	/* APIa again, on line 6 (in place of APIb) */
+	char *b = strstr(text, "APIb: ${AC_TEST_SECRET}");
+	memcpy(b, "APIa", 4);
+	struct config *c = load(text, &errs);
+	ck_assert_ptr_null(c);
+	ck_assert_msg(strstr(errs.data, "aftercall.yaml:10: listen: given twice (first on line 1)"),
+		      "%s", errs.data);
+	ck_assert_msg(strstr(errs.data, "aftercall.yaml:6: APIa: given twice (first on line 5)"),
+		      "%s", errs.data);
+	ck_assert_msg(strstr(errs.data, "aftercall.yaml:9: level: given twice (first on line 9)"),
+		      "%s", errs.data);
+	sb_free(&errs);
+}
+END_TEST
+
 START_TEST(plugin_config_becomes_json)
 {
 	setenv("AC_TEST_SECRET", "s", 1);
@@ -250,6 +277,7 @@ int main(void)
 	tcase_add_test(tc, every_error_has_line_and_key);
 	tcase_add_test(tc, required_names);
 	tcase_add_test(tc, yaml_syntax_error_has_line);
+	tcase_add_test(tc, a_key_given_twice);
 	tcase_add_test(tc, plugin_config_becomes_json);
 	tcase_add_test(tc, alias_bombs_are_refused);
 	tcase_add_test(tc, sizes);
