@@ -739,8 +739,16 @@ static int cmd_sign(int argc, char **argv)
 	}
 	if (!secret)
 		secret = getenv("AFTERCALL_SIGN_SECRET");
-	if (!key || !*key || !secret || !*secret) {
-		fprintf(stderr, "aftercall sign: --key and --secret are required\n\n%s", usage_sign);
+	if (!key || !*key) {
+		fprintf(stderr, "aftercall sign: --key is required (the API key, as in livekit.yaml)\n\n%s",
+			usage_sign);
+		return 2;
+	}
+	if (!secret || !*secret) {
+		fprintf(stderr,
+			"aftercall sign: the secret is required: --secret, or AFTERCALL_SIGN_SECRET in"
+			" the environment\n\n%s",
+			usage_sign);
 		return 2;
 	}
 	if (argc - optind > 1) {
@@ -911,7 +919,7 @@ static int print_line(void *ctx, const struct outbox_row *r)
 {
 	int64_t *last = ctx;
 	*last = r->id;
-	printf("%-8lld %-9s %8d %6d  %-12s %-28s ", (long long)r->id, r->state, r->attempts,
+	printf("%-8lld %-9s %8d %6d  %-12s %-42s ", (long long)r->id, r->state, r->attempts,
 	       r->last_status, r->plugin, r->idem_key);
 	if (!strcmp(r->state, "pending")) {
 		fputs("next ", stdout);
@@ -1042,7 +1050,13 @@ static int cmd_outbox(int argc, char **argv)
 		return 2;
 	}
 	int64_t id = 0;
-	if (!is_list && (argc - optind != 1 || parse_id(argv[optind], &id))) {
+	if (!is_list && argc - optind == 1 && parse_id(argv[optind], &id)) {
+		fprintf(stderr, "aftercall outbox %s: a row ID is a number (as outbox list shows),"
+				" not '%s'\n",
+			verb, argv[optind]);
+		return 2;
+	}
+	if (!is_list && argc - optind != 1) {
 		fprintf(stderr, "aftercall outbox %s: one row ID is required\n", verb);
 		return 2;
 	}
@@ -1054,7 +1068,7 @@ static int cmd_outbox(int argc, char **argv)
 		/* Pages of 500 rows: memory stays flat however long the outbox. */
 		int64_t after = 0;
 		long long left = limit;
-		printf("%-8s %-9s %8s %6s  %-12s %-28s %s\n", "ID", "STATE", "ATTEMPTS", "LAST",
+		printf("%-8s %-9s %8s %6s  %-12s %-42s %s\n", "ID", "STATE", "ATTEMPTS", "LAST",
 		       "PLUGIN", "KEY", "NEXT / LAST ERROR");
 		for (;;) {
 			int page = left >= 0 && left < 500 ? (int)left : 500;

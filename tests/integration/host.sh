@@ -155,4 +155,15 @@ check "a plugin failure answers 500" 500 "$(post /webhooks/livekit "$f" "$tok")"
 check "and journals nothing" 0 "$(store_sql "$STORE" 'select count(*) from journal')"
 stop_host
 
+# Command-line mistakes name the one that was made (exit 2).
+out=$("$AFTERCALL" sign --secret "$S1" "$WORK/fresh2.json" 2>&1)
+check "sign without --key exits 2" 2 $?
+case "$out" in "aftercall sign: --key is required"*) ok "and says so";; *) not_ok "and says so: $out";; esac
+out=$(env -u AFTERCALL_SIGN_SECRET "$AFTERCALL" sign --key $K1 "$WORK/fresh2.json" 2>&1)
+check "sign without a secret exits 2" 2 $?
+case "$out" in *"--secret, or AFTERCALL_SIGN_SECRET in the environment"*) ok "and names both ways to give it";; *) not_ok "and names both ways to give it: $out";; esac
+out=$("$AFTERCALL" outbox show -c "$WORK/ok.yaml" abc 2>&1)
+check "outbox show with a row ID that is not a number exits 2" 2 $?
+check "and says so" "aftercall outbox show: a row ID is a number (as outbox list shows), not 'abc'" "$out"
+
 finish
