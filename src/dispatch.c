@@ -48,9 +48,10 @@
 
 /* A plugin's handle on the host: which plugin, in which dispatcher. */
 struct ac_host {
-	struct dispatcher *d;
+	struct dispatcher *d; /* NULL for check's handles */
 	struct plugin *p;
 	size_t index;
+	struct template_ref *templates; /* what render uses */
 };
 
 /* A derived event waiting for the plugins after its emitter. */
@@ -355,7 +356,7 @@ static int svc_render(ac_host *h, const char *name, const char *ctx, size_t len,
 		snprintf(err, errlen, "render: missing argument");
 		return -1;
 	}
-	return render_with(h && h->d ? h->d->templates : NULL, name, ctx, len, out, err, errlen);
+	return render_with(h ? h->templates : NULL, name, ctx, len, out, err, errlen);
 }
 
 static void svc_render_free(ac_host *h, ac_rendered *out)
@@ -1232,6 +1233,14 @@ static void *dispatch_main(void *arg)
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
+struct ac_host *dispatcher_check_host(struct plugin *p, struct template_ref *templates)
+{
+	struct ac_host *h = calloc(1, sizeof *h);
+	if (h)
+		*h = (struct ac_host){NULL, p, 0, templates};
+	return h;
+}
+
 /* Names the plugins with an on_timer callback, and says when the store
  * holds timers of others: they stay for a host that loads their plugin. */
 static int set_timer_ns(struct dispatcher *d)
@@ -1295,7 +1304,7 @@ struct dispatcher *dispatcher_new(const struct config *cfg, struct store *store,
 	pthread_cond_init(&d->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	for (size_t i = 0; i < nplugins; i++) {
-		d->hosts[i] = (struct ac_host){d, &plugins[i], i};
+		d->hosts[i] = (struct ac_host){d, &plugins[i], i, templates};
 		if (plugin_init(&plugins[i], &host_services, &d->hosts[i],
 				cfg->plugins[i].config_json, err, errlen)) {
 			dispatcher_free(d);

@@ -49,6 +49,10 @@ struct dispatcher *dispatcher_new(const struct config *cfg, struct store *store,
 				  struct template_ref *templates, struct plugin *plugins,
 				  size_t nplugins, char *err, size_t errlen);
 int dispatcher_start(struct dispatcher *d);
+/* A host handle for `check` to run plugin p's init with: log (under the
+ * plugin's name) and render (from templates, which may be NULL) work, the
+ * services that need a transaction refuse. free() it once p is unloaded. */
+struct ac_host *dispatcher_check_host(struct plugin *p, struct template_ref *templates);
 void dispatcher_submit(struct dispatcher *d, struct job *j);
 /* Finishes the queued jobs, stops the thread and destroys the plugins. */
 void dispatcher_stop(struct dispatcher *d);

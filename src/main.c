@@ -599,11 +599,19 @@ static int cmd_check(int argc, char **argv)
 	int bad = load(file, &l, &errs);
 	if (!bad)
 		bad = check_store(l.cfg, &errs);
-	/* Run each plugin's init so it can judge its own config. */
+	/* Run each plugin's init so it can judge its own config, with the
+	 * templates serve would give it. */
+	struct ac_host **hosts = calloc(l.nplugins ? l.nplugins : 1, sizeof *hosts);
+	if (!hosts)
+		bad = 1;
 	for (size_t i = 0; !bad && i < l.nplugins; i++) {
 		char err[1024];
-		if (plugin_init(&l.plugins[i], &host_services, NULL, l.cfg->plugins[i].config_json,
-				err, sizeof err)) {
+		hosts[i] = dispatcher_check_host(&l.plugins[i], l.templates.set ? &l.templates : NULL);
+		if (!hosts[i]) {
+			sb_printf(&errs, "%s: out of memory\n", file);
+			bad = 1;
+		} else if (plugin_init(&l.plugins[i], &host_services, hosts[i],
+				       l.cfg->plugins[i].config_json, err, sizeof err)) {
 			sb_printf(&errs, "%s:%d: plugins[%zu]: %s\n", file, l.cfg->plugins[i].line, i,
 				  err);
 			bad = 1;
@@ -664,7 +672,11 @@ static int cmd_check(int argc, char **argv)
 		}
 	}
 	sb_free(&errs);
+	size_t nhosts = l.nplugins;
 	loaded_free(&l);
+	for (size_t i = 0; hosts && i < nhosts; i++)
+		free(hosts[i]);
+	free(hosts);
 	return bad ? 1 : 0;
 }
 

@@ -262,6 +262,12 @@ ac_verdict mm_on_transcript(struct mm *m, const ac_event *ev, json_t *body, char
 {
 	if (validate(body, err, errlen))
 		return AC_REJECT;
+	char why[300];
+	const char *tname = str(body, "template");
+	if (tname && !mm_template_exists(m, tname, why, sizeof why)) {
+		snprintf(err, errlen, "template: no template named %s", tname);
+		return AC_REJECT;
+	}
 	const char *room = str(body, "room");
 	const char *sid = str(body, "room_sid");
 	char nkey[300], known[MAX_ROOM + 1] = "";

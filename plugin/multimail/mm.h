@@ -40,6 +40,9 @@ void mm_hash_key(char *out, size_t outlen, const char *prefix, const char *a, co
 void mm_audit(struct mm *m, const char *kind, const char *room, json_t *detail);
 /* Counts an email reaching `state` (aftercall_multimail_emails_total). */
 void mm_count(struct mm *m, const char *state);
+/* 1 when the host has a template of that name (one with front matter, not
+ * a partial alone); the host's reason in why when not. */
+int mm_template_exists(struct mm *m, const char *name, char *why, size_t whylen);
 
 /* ---- correlate.c: sessions ---- */
 ac_verdict mm_on_livekit(struct mm *m, const ac_event *ev, json_t *body, char *err,

@@ -137,6 +137,17 @@ static int template_name_ok(const char *s)
 	return 1;
 }
 
+int mm_template_exists(struct mm *m, const char *name, char *why, size_t whylen)
+{
+	/* The ABI has no lookup: an empty context renders any template there
+	 * is (missing values are empty), so a failure means none. */
+	ac_rendered r;
+	if (m->svc->render(m->host, name, "{}", 2, &r, why, whylen))
+		return 0;
+	m->svc->render_free(m->host, &r);
+	return 1;
+}
+
 static void mm_free(struct mm *m)
 {
 	if (!m)
@@ -230,10 +241,20 @@ static int init(const ac_host_services *svc, ac_host *host, const char *config_j
 	if (!bad)
 		m->missing_template =
 			cfg_str(cfg, "missing_template", m->default_template, err, errlen, &bad);
-	if (!bad && (!template_name_ok(m->default_template) ||
-		     !template_name_ok(m->missing_template))) {
-		snprintf(err, errlen, "default_template, missing_template: template names");
-		bad = 1;
+	const char *tkeys[] = {"default_template", "missing_template"};
+	const char *tnames[] = {m->default_template, m->missing_template};
+	for (int i = 0; i < 2 && !bad; i++) {
+		char why[300];
+		if (!template_name_ok(tnames[i])) {
+			snprintf(err, errlen,
+				 "%s: a template name (letters, digits, _ and -, at most 64), not "
+				 "\"%.64s\"",
+				 tkeys[i], tnames[i] ? tnames[i] : "");
+			bad = 1;
+		} else if (!mm_template_exists(m, tnames[i], why, sizeof why)) {
+			snprintf(err, errlen, "%s: %s", tkeys[i], why);
+			bad = 1;
+		}
 	}
 	if (!bad)
 		m->transcript_type = cfg_str(cfg, "transcript_type", "transcript", err, errlen, &bad);

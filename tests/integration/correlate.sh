@@ -3,7 +3,8 @@
 # prism: the participant_left trigger (an agent leaving is no trigger), the
 # recipient from participant metadata and from room metadata, no recipient at
 # all, on_missing_transcript: send, finish_grace when the room's end never
-# comes, and a room name reused by two sessions.
+# comes, a room name reused by two sessions, and templates that are not
+# there.
 . "${TOP_SRCDIR:-.}/tests/lib.sh"
 STORE=$(store_url c) || { not_ok "create the store"; finish; }
 
@@ -133,7 +134,23 @@ wait_sent uwe@example.com
 check "U1: one email" 1 "$(sent_to ulla@example.com)"
 check "U2: one email, its own" 1 "$(sent_to uwe@example.com)"
 if body_of uwe@example.com | grep -q 'Second\\.'; then ok "U2: with its own summary"; else not_ok "U2: with its own summary"; fi
+
+# 7. A template that is not there: a transcript naming one is refused when
+# it comes, not accepted and then never sent; a config naming one does not
+# pass check (a partial alone, without a subject, is no template either).
+check "a transcript naming no template there gets 400" 400 \
+	"$(transcript '{"room":"nt-room","to":["nt@example.com"],"template":"nosuch"}')"
+check_grep "saying which" '"reason":"template: no template named nosuch"' "$WORK/host.log"
 stop_host
+for bad in "default_template: nosuch" "default_template: greeting" "missing_template: nosuch"; do
+	sed "s/^      missing_template: summary\$/      $bad/" "$WORK/c.yaml" >"$WORK/nt.yaml"
+	out=$("$AFTERCALL" check -c "$WORK/nt.yaml" 2>&1)
+	check "check refuses $bad" 1 $?
+	case "$out" in *"${bad%%:*}: no template named ${bad#*: } in $TEMPLATES"*) ok "naming the key and the template";; *) not_ok "naming the key and the template: $out";; esac
+done
+sed "s/^      missing_template: summary\$/      default_template: ..\/etc/" "$WORK/c.yaml" >"$WORK/nt.yaml"
+out=$("$AFTERCALL" check -c "$WORK/nt.yaml" 2>&1)
+case "$out" in *'default_template: a template name (letters, digits, _ and -, at most 64), not "../etc"'*) ok "a malformed template name is named with the rule";; *) not_ok "a malformed template name is named with the rule: $out";; esac
 "$AFTERCALL" audit -c "$WORK/c.yaml" --verify >/dev/null
 check "the audit chain verifies" 0 $?
 finish

@@ -101,6 +101,10 @@ sed 's|url: http://127.0.0.1:[0-9]*/hooks/aftercall|url: ftp://127.0.0.1/x|' "$W
 out=$("$AFTERCALL" check -c "$WORK/bad.yaml" 2>&1)
 case "$out" in *"targets[0].url: must be an http(s) URL"*) ok "a bad url is refused by name";;
 *) not_ok "a bad url is refused by name: $out";; esac
+# check runs init as serve does: its log lines carry the plugin's name.
+out=$("$AFTERCALL" check -c "$WORK/fw.yaml" 2>&1)
+case "$out" in *'"msg":"target 0: '*'"plugin":"forward"'*) ok "check's init log lines name the plugin";;
+*) not_ok "check's init log lines name the plugin: $out";; esac
 
 start_host "$WORK/fw.yaml" || { not_ok "host starts"; finish; }
 ok "host starts with counter and forward"
