@@ -1184,6 +1184,12 @@ static int cmd_mailbox(int argc, char **argv)
 	/* The API URL without a trailing slash. */
 	char base[1024];
 	snprintf(base, sizeof base, "%s", api && *api ? api : MM_DEFAULT_API_URL);
+	if (strncmp(base, "https://", 8) && strncmp(base, "http://", 7)) {
+		fprintf(stderr, "aftercall mailbox: the API URL must be http:// or https://, not '%s'\n",
+			base);
+		free(body);
+		return 2;
+	}
 	for (size_t n = strlen(base); n && base[n - 1] == '/';)
 		base[--n] = '\0';
 	struct mm_client c = {.api_url = base, .key = key, .timeout = 30};
@@ -1215,6 +1221,12 @@ static int cmd_mailbox(int argc, char **argv)
 		fprintf(stderr, "aftercall mailbox: the address %s is taken; choose another LOCAL\n",
 			local);
 		rc = 4;
+	} else if (a.status == 404) {
+		/* The path names no mailbox: the URL is not MultiMail's API. */
+		fprintf(stderr,
+			"aftercall mailbox: %s%s answered 404: is %s MultiMail's API URL? (--api-url"
+			" or MULTIMAIL_API_URL, without /v1)\n",
+			base, MM_PATH_MAILBOXES, base);
 	} else {
 		char why[600];
 		mm_explain(a.status, a.body, a.retry_after, why, sizeof why);

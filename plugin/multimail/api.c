@@ -140,8 +140,13 @@ char *mm_mailbox_body(const char *address_local, const char *display_name,
 		      const char *webhook_url, const char *approval_code, char *err, size_t errlen)
 {
 	err[0] = '\0';
-	if (!address_local || !*address_local || strlen(address_local) > 64) {
-		snprintf(err, errlen, "address_local: required, at most 64 characters");
+	if (!address_local || !*address_local) {
+		snprintf(err, errlen, "address_local: required");
+		return NULL;
+	}
+	if (strlen(address_local) > 64) {
+		snprintf(err, errlen, "address_local: at most 64 characters, not %zu",
+			 strlen(address_local));
 		return NULL;
 	}
 	for (const char *p = address_local; *p; p++) {
@@ -257,10 +262,14 @@ void mm_explain(int status, const char *body, long retry_after, char *out, size_
 		snprintf(out, outlen, "MultiMail refused the API key (401): check the key%s", said);
 		break;
 	case 403:
-		snprintf(out, outlen,
-			 "MultiMail refused (403): the key lacks the scope for this call, or the "
-			 "mailbox is read_only%s",
-			 said);
+		/* MultiMail's own words first: they say which (a wrong approval
+		 * code, a missing scope); the usual causes when it gave none. */
+		if (api)
+			snprintf(out, outlen, "MultiMail refused (403)%s", said);
+		else
+			snprintf(out, outlen,
+				 "MultiMail refused (403): the key lacks the scope for this call, or "
+				 "the mailbox is read_only");
 		break;
 	case 404:
 		snprintf(out, outlen, "MultiMail has no such mailbox or email (404)%s", said);

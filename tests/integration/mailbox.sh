@@ -29,6 +29,9 @@ check "202: exit 3" 3 $?
 check_grep "202: says an approval code is needed" "wants an operator's approval" "$WORK/a.err"
 check_grep "202: and how to pass it" "again with --approval-code CODE" "$WORK/a.err"
 code=$(control state | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const p=JSON.parse(s).pending_approvals;console.log(Object.values(p)[0]||"")})')
+"$AFTERCALL" mailbox create second --approval-code WRONG $direct >"$WORK/w.out" 2>"$WORK/w.err"
+check "a wrong approval code: exit 1" 1 $?
+check "and MultiMail's words come first" "aftercall mailbox: MultiMail refused (403): Invalid approval code" "$(cat "$WORK/w.err")"
 "$AFTERCALL" mailbox create second --approval-code "$code" $via_prism >"$WORK/b.out" 2>"$WORK/b.err"
 check "with the code: created" 0 $?
 check_grep "with the code: prints the address" '^address second@' "$WORK/b.out"
@@ -38,6 +41,15 @@ check "a bad key: exit 1" 1 $?
 check_grep "a bad key: says so" "refused the API key (401)" "$WORK/k.err"
 "$AFTERCALL" mailbox create 'bad local!' $via_prism 2>"$WORK/l.err"
 check "a bad LOCAL is refused before any call" 2 $?
+"$AFTERCALL" mailbox create "$(printf 'a%.0s' $(seq 70))" $via_prism 2>"$WORK/l2.err"
+check "so is one too long" 2 $?
+check "saying how long it is" "aftercall mailbox: address_local: at most 64 characters, not 70" "$(cat "$WORK/l2.err")"
+"$AFTERCALL" mailbox create third --api-url ftp://127.0.0.1/x 2>"$WORK/u.err"
+check "an API URL that is not http(s) is a usage error" 2 $?
+check_grep "naming it" "the API URL must be http:// or https://, not 'ftp://127.0.0.1/x'" "$WORK/u.err"
+"$AFTERCALL" mailbox create third --api-url "http://127.0.0.1:$DOUBLE/v1/" 2>"$WORK/v.err"
+check "an API URL with /v1 in it: exit 1" 1 $?
+check_grep "asking whether it is MultiMail's" "answered 404: is http://127.0.0.1:$DOUBLE/v1 MultiMail's API URL?" "$WORK/v.err"
 env -u MULTIMAIL_API_KEY "$AFTERCALL" mailbox create x 2>/dev/null
 check "no key: exit 2" 2 $?
 if grep -q "$MULTIMAIL_API_KEY" "$WORK"/*.out "$WORK"/*.err; then not_ok "the key is never printed"; else ok "the key is never printed"; fi
