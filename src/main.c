@@ -860,10 +860,18 @@ static int cmd_render(int argc, char **argv)
 	char *dircopy = strdup(tfile);
 	struct strbuf errs;
 	sb_init(&errs);
-	struct template_set *set =
-		templates_load_file(&eng, tfile, partials ? partials : dirname(dircopy), &errs);
+	const char *pdir = partials ? partials : dirname(dircopy);
+	struct template_set *set = templates_load_file(&eng, tfile, pdir, &errs);
 	int rc = 1;
 	if (!set) {
+		/* The template compiled when the first error names another file:
+		 * a partial of its folder, which is loaded whole. */
+		size_t n = strlen(tfile);
+		if (errs.data && (strncmp(errs.data, tfile, n) || errs.data[n] != ':'))
+			fprintf(stderr,
+				"aftercall render: %s compiles, but its partials folder %s does not"
+				" (serve refuses such a folder too):\n",
+				tfile, pdir);
 		fputs(errs.data ? errs.data : "aftercall render: cannot load the template\n", stderr);
 	} else {
 		struct rendered r;

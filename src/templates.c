@@ -277,11 +277,23 @@ static int load_file(const struct engine *eng, struct tfile *t, char *src, size_
 					  key);
 				continue;
 			}
-			int single = v->type == YAML_SCALAR_NODE &&
-				     v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-				     v->start_mark.line == v->end_mark.line;
+			/* Where the text starts in the file, so that errors name the
+			 * file's column: known for a value on one line, plain or
+			 * quoted without escapes (its text is then its span less the
+			 * quotes). */
+			int col = 0;
+			if (v->type == YAML_SCALAR_NODE && v->start_mark.line == v->end_mark.line) {
+				yaml_scalar_style_t st = v->data.scalar.style;
+				size_t span = v->end_mark.column - v->start_mark.column;
+				if (st == YAML_PLAIN_SCALAR_STYLE)
+					col = (int)v->start_mark.column;
+				else if ((st == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+					  st == YAML_DOUBLE_QUOTED_SCALAR_STYLE) &&
+					 span == strlen(text) + 2)
+					col = (int)v->start_mark.column + 1;
+			}
 			*slot = compile(eng, t->path, text, strlen(text), (int)v->start_mark.line + 1,
-					single ? (int)v->start_mark.column : 0, errs);
+					col, errs);
 			free(text);
 		}
 		if (!t->subject && errs->len == before)

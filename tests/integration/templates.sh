@@ -57,6 +57,18 @@ check "a broken template exits 1" 1 $?
 check_grep "its error names file:line:col" "^$WORK/bad.md:5:[0-9]*: " "$WORK/bad.err"
 render --escape bogus "$WORK/plain.md" "$WORK/plain.json" 2>/dev/null
 check "an unknown escape mode exits 2" 2 $?
+# In the subject, the column is the file's, quoted or not.
+mkdir -p "$WORK/subj"
+printf -- '---\nsubject: "hi {{#x}}"\n---\nbody\n' >"$WORK/subj/q.md"
+check "an error in a quoted subject names the file's column" \
+	"$WORK/subj/q.md:2:14: unclosed section 'x'" "$(render "$WORK/subj/q.md" "$WORK/plain.json" 2>&1)"
+# A good template whose folder holds a broken one: the folder is its
+# partials, loaded whole, and the message says so before the error.
+printf -- '---\nsubject: fine\n---\nbody\n' >"$WORK/subj/good.md"
+render "$WORK/subj/good.md" "$WORK/plain.json" >/dev/null 2>"$WORK/subj.err"
+check "a template with a broken partials folder exits 1" 1 $?
+check_grep "saying the template compiles and its folder does not" \
+	"^aftercall render: $WORK/subj/good.md compiles, but its partials folder $WORK/subj does not" "$WORK/subj.err"
 
 # The engine named in the config: a second engine, from tests/engines.
 mkdir -p "$WORK/tpl"
