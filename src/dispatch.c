@@ -559,9 +559,10 @@ static void process_job(struct dispatcher *d, struct job *j)
 		j->result = "store unavailable";
 		return;
 	}
-	int added = j->pre == 1 ? 1
-				: store_journal_add(d->store, j->dedupe, j->route->path, j->type,
-						    j->body, j->len, j->received_ms, j->request_id);
+	int added = j->pre == 1 || j->replay
+			    ? 1
+			    : store_journal_add(d->store, j->dedupe, j->route->path, j->type, j->body,
+						j->len, j->received_ms, j->request_id);
 	if (added < 0) {
 		log_fields(AC_LOG_ERROR, "store: cannot journal the event; answering 503", "request_id",
 			   j->request_id, "error", store_errmsg(d->store), LOG_END);
@@ -1232,6 +1233,41 @@ static void *dispatch_main(void *arg)
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */
+
+void dispatcher_replay(struct dispatcher *d, struct job *j)
+{
+	d->thread = pthread_self(); /* the services check they run on it */
+	j->pre = -1;
+	if (store_begin(d->store)) {
+		j->status = 503;
+		j->result = "store unavailable";
+		return;
+	}
+	process_job(d, j);
+	if (j->status == 200) {
+		json_t *o = json_pack("{s:s, s:s, s:s}", "id", j->dedupe, "route", j->route->path,
+				      "type", j->type);
+		char *detail = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		json_decref(o);
+		struct audit_rec r = {.ts_ms = now_ms(), .actor = "host", .kind = "event.replayed",
+				      .request_id = j->request_id, .detail = detail};
+		int bad = !detail || store_audit_append(d->store, &r);
+		free(detail);
+		if (bad) {
+			store_rollback(d->store);
+			j->status = 503;
+			j->result = "store unavailable";
+			return;
+		}
+	}
+	if (store_commit(d->store)) {
+		store_rollback(d->store);
+		if (j->status < 300) {
+			j->status = 503;
+			j->result = "store unavailable";
+		}
+	}
+}
 
 struct ac_host *dispatcher_check_host(struct plugin *p, struct template_ref *templates)
 {

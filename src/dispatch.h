@@ -33,6 +33,7 @@ struct job {
 	const char *result; /* "accepted", "duplicate", or why not */
 	char reason[256];   /* a plugin's words when it rejected the event */
 	int pre;	    /* the dispatcher's: journaled with the batch (1), found there (0) */
+	int replay;	    /* journaled before: run the plugins again, journal nothing */
 	/* completion, called on the dispatcher thread */
 	void (*done)(struct job *j);
 	void *ctx;
@@ -49,6 +50,13 @@ struct dispatcher *dispatcher_new(const struct config *cfg, struct store *store,
 				  struct template_ref *templates, struct plugin *plugins,
 				  size_t nplugins, char *err, size_t errlen);
 int dispatcher_start(struct dispatcher *d);
+/* Runs one journaled event (j->replay set, route, type, dedupe, body,
+ * received_ms and request_id as journaled) through its route's plugins
+ * again, in a transaction of its own, as serve would: no dedupe, no new
+ * journal row, and a host audit record event.replayed when it is accepted.
+ * On the calling thread, with the dispatcher not started; sets j->status
+ * and j->result. What the plugins queue is left for serve to send. */
+void dispatcher_replay(struct dispatcher *d, struct job *j);
 /* A host handle for `check` to run plugin p's init with: log (under the
  * plugin's name) and render (from templates, which may be NULL) work, the
  * services that need a transaction refuse. free() it once p is unloaded. */

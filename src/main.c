@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
@@ -62,6 +63,7 @@ static const char usage_main[] =
 	"  mailbox create   provision the agent's MultiMail mailbox\n"
 	"  audit            print a room's or a contact's timeline; verify the chain\n"
 	"  migrate          bring the store's schema up to this version's\n"
+	"  replay           run journaled events through the plugins again\n"
 	"  version          print the version and the plugin ABI\n"
 	"\n"
 	"Run 'aftercall COMMAND --help' for a command's options.\n";
@@ -97,7 +99,7 @@ static const char usage_check[] =
 	"  -h, --help         show this help\n";
 
 static const char usage_sign[] =
-	"Usage: aftercall sign --key KEY --secret SECRET [--ttl SECONDS] [--at UNIXTIME] [FILE]\n"
+	"Usage: aftercall sign --key KEY [--secret SECRET] [--ttl SECONDS] [--at UNIXTIME] [FILE]\n"
 	"\n"
 	"Prints the Authorization token LiveKit server would send with the body in\n"
 	"FILE (standard input when FILE is absent or -): an HS256 JWT with header\n"
@@ -196,6 +198,26 @@ static const char usage_audit[] =
 	"                       elsewhere from an earlier --verify\n"
 	"  -c, --config FILE    config file (default " DEFAULT_CONFIG ")\n"
 	"  -h, --help           show this help\n";
+
+static const char usage_replay[] =
+	"Usage: aftercall replay [-c FILE] [--route PATH] [--dry-run] ID...\n"
+	"\n"
+	"Runs journaled events through their routes' plugins again, as serve ran\n"
+	"them when they came (same body, type and time received), one transaction\n"
+	"each: after a template or a plugin's config was fixed, or a plugin such\n"
+	"as forward was added. An event is found by its id (the dedupe key serve\n"
+	"answered with); it is not journaled again nor taken as a duplicate. Each\n"
+	"event accepted is recorded in the audit trail (event.replayed). What the\n"
+	"plugins queue (emails, forwards) is left in the outbox for serve to send;\n"
+	"a request queued before under the same idempotency key is not queued again.\n"
+	"With SQLite, stop serve first; with PostgreSQL, hosts may keep running.\n"
+	"Prints a line per event; exits 1 when one is not in the journal or its\n"
+	"plugins did not accept it again.\n"
+	"\n"
+	"  -r, --route PATH   only the event's journal row of this route\n"
+	"  -n, --dry-run      list what would run, run nothing\n"
+	"  -c, --config FILE  config file (default " DEFAULT_CONFIG ")\n"
+	"  -h, --help         show this help\n";
 
 static const char usage_migrate[] =
 	"Usage: aftercall migrate [-c FILE] [--to N] [--status]\n"
@@ -601,7 +623,9 @@ static int cmd_check(int argc, char **argv)
 		bad = check_store(l.cfg, &errs);
 	/* Run each plugin's init so it can judge its own config, with the
 	 * templates serve would give it. */
-	struct ac_host **hosts = calloc(l.nplugins ? l.nplugins : 1, sizeof *hosts);
+	/* An array of pointers: the handles are the dispatcher's, opaque here. */
+	struct ac_host **hosts =
+		calloc(l.nplugins ? l.nplugins : 1, sizeof *hosts); // NOLINT(bugprone-sizeof-expression)
 	if (!hosts)
 		bad = 1;
 	for (size_t i = 0; !bad && i < l.nplugins; i++) {
@@ -1246,6 +1270,202 @@ static int cmd_mailbox(int argc, char **argv)
 	return rc;
 }
 
+/* ---- replay ------------------------------------------------------------- */
+
+/* The journal rows of one id (one per route it came on), copied. */
+struct found {
+	struct journal_row rows[8];
+	size_t n, more;
+};
+
+static int keep_row(void *ctx, const struct journal_row *r)
+{
+	struct found *f = ctx;
+	if (f->n == sizeof f->rows / sizeof f->rows[0]) {
+		f->more++;
+		return 0;
+	}
+	struct journal_row *c = &f->rows[f->n++];
+	*c = *r;
+	c->dedupe = strdup(r->dedupe);
+	c->route = strdup(r->route);
+	c->type = strdup(r->type);
+	char *body = malloc(r->len + 1);
+	if (body) {
+		memcpy(body, r->body, r->len);
+		body[r->len] = '\0';
+	}
+	c->body = body;
+	return 0;
+}
+
+static void found_free(struct found *f)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		free((char *)f->rows[i].dedupe);
+		free((char *)f->rows[i].route);
+		free((char *)f->rows[i].type);
+		free((char *)f->rows[i].body);
+	}
+	f->n = 0;
+}
+
+static const struct route *route_of(const struct config *cfg, const char *path)
+{
+	for (size_t i = 0; i < cfg->nroutes; i++)
+		if (!strcmp(cfg->routes[i].path, path))
+			return &cfg->routes[i];
+	return NULL;
+}
+
+/* Replays the rows of one id; the number that were not accepted. */
+static int replay_id(struct dispatcher *d, const struct config *cfg, struct found *f,
+		     const char *only_route, int dry, const char *rid_base, unsigned long *seq)
+{
+	int bad = 0;
+	for (size_t i = 0; i < f->n; i++) {
+		const struct journal_row *r = &f->rows[i];
+		if (only_route && strcmp(r->route, only_route))
+			continue;
+		if (!r->dedupe || !r->route || !r->type || !r->body) {
+			fprintf(stderr, "aftercall replay: out of memory\n");
+			return bad + 1;
+		}
+		const struct route *rt = route_of(cfg, r->route);
+		time_t t = (time_t)(r->received_ms / 1000);
+		struct tm tm;
+		char when[32];
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+		printf("%s  %s  %s  received %s: ", r->dedupe, r->type, r->route, when);
+		if (!rt) {
+			printf("not replayed: the config has no route %s\n", r->route);
+			bad++;
+			continue;
+		}
+		if (dry) {
+			printf("would run\n");
+			continue;
+		}
+		struct job j = {.route = rt, .body = r->body, .len = r->len,
+				.received_ms = r->received_ms, .replay = 1};
+		snprintf(j.type, sizeof j.type, "%s", r->type);
+		snprintf(j.dedupe, sizeof j.dedupe, "%s", r->dedupe);
+		snprintf(j.request_id, sizeof j.request_id, "%s-%lx", rid_base, (*seq)++);
+		dispatcher_replay(d, &j);
+		if (j.status == 200) {
+			printf("accepted (request %s)\n", j.request_id);
+		} else {
+			printf("%d %s\n", j.status, j.result ? j.result : "");
+			bad++;
+		}
+	}
+	return bad;
+}
+
+static int cmd_replay(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'}, {"route", required_argument, NULL, 'r'},
+		{"dry-run", no_argument, NULL, 'n'},	   {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *file = DEFAULT_CONFIG, *only_route = NULL;
+	int dry = 0, ch;
+	while ((ch = getopt_long(argc, argv, "c:r:nh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			file = optarg;
+			break;
+		case 'r':
+			only_route = optarg;
+			break;
+		case 'n':
+			dry = 1;
+			break;
+		case 'h':
+			fputs(usage_replay, stdout);
+			return 0;
+		default:
+			fputs(usage_replay, stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "aftercall replay: at least one event ID is required\n\n%s",
+			usage_replay);
+		return 2;
+	}
+	struct strbuf errs;
+	sb_init(&errs);
+	struct loaded l;
+	if (load(file, &l, &errs)) {
+		fputs(errs.data ? errs.data : "", stderr);
+		sb_free(&errs);
+		loaded_free(&l);
+		return 1;
+	}
+	sb_free(&errs);
+	log_set_level(l.cfg->log_level);
+	char err[1024];
+	/* STORE_SERVE: with SQLite, not while serve holds the store. */
+	struct store *st = store_open(l.cfg->store, l.cfg->store_sync_full,
+				      STORE_SERVE | STORE_EXISTING, err, sizeof err);
+	if (!st) {
+		fprintf(stderr, "aftercall replay: %s\n", err);
+		loaded_free(&l);
+		return 1;
+	}
+	/* The dispatcher owns the plugins from here on. */
+	struct dispatcher *d =
+		dispatcher_new(l.cfg, st, &l.templates, l.plugins, l.nplugins, err, sizeof err);
+	if (!d) {
+		fprintf(stderr, "aftercall replay: %s\n", err);
+		free(l.plugins);
+		l.plugins = NULL;
+		loaded_free(&l);
+		store_close(st);
+		return 1;
+	}
+	uint32_t rnd;
+	if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+		rnd = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16);
+	char rid_base[24];
+	snprintf(rid_base, sizeof rid_base, "replay-%08lx", (unsigned long)rnd);
+	unsigned long seq = 0;
+	int bad = 0;
+	for (int i = optind; i < argc; i++) {
+		struct found f = {0};
+		int n = store_journal_find(st, argv[i], keep_row, &f);
+		if (n < 0) {
+			fprintf(stderr, "aftercall replay: %s: %s\n", argv[i], store_errmsg(st));
+			bad++;
+		} else if (f.n == 0) {
+			printf("%s: not in the journal\n", argv[i]);
+			bad++;
+		} else {
+			int matched = 0;
+			for (size_t k = 0; k < f.n; k++)
+				matched += !only_route || !strcmp(f.rows[k].route, only_route);
+			if (!matched) {
+				printf("%s: not in the journal for route %s\n", argv[i], only_route);
+				bad++;
+			}
+			bad += replay_id(d, l.cfg, &f, only_route, dry, rid_base, &seq);
+			if (f.more)
+				printf("%s: %zu more rows not replayed (at most %zu per id)\n", argv[i],
+				       f.more, f.n);
+		}
+		found_free(&f);
+	}
+	dispatcher_free(d);
+	free(l.plugins);
+	l.plugins = NULL;
+	loaded_free(&l);
+	store_close(st);
+	return bad ? 1 : 0;
+}
+
 /* ---- audit -------------------------------------------------------------- */
 
 static int print_audit(void *ctx, int64_t seq, const struct audit_rec *r)
@@ -1484,6 +1704,8 @@ int main(int argc, char **argv)
 		return cmd_audit(argc - 1, argv + 1);
 	if (!strcmp(cmd, "migrate"))
 		return cmd_migrate(argc - 1, argv + 1);
+	if (!strcmp(cmd, "replay"))
+		return cmd_replay(argc - 1, argv + 1);
 	fprintf(stderr, "aftercall: unknown command '%s'\n\n%s", cmd, usage_main);
 	return 2;
 }

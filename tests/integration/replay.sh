@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# aftercall replay: journaled events run through their plugins again, with
+# the body, type and time they came with; not journaled again, not taken as
+# duplicates, each recorded in the audit trail. A dry run runs nothing; an id
+# not in the journal, a route not in the config and a plugin that fails the
+# event again each make it exit 1; with SQLite it waits for serve to stop.
+# Runs on the store tests/lib.sh gives (SQLite, or PostgreSQL).
+. "${TOP_SRCDIR:-.}/tests/lib.sh"
+STORE=$(store_url rp) || { not_ok "create the store"; finish; }
+RECORD="$WORK/seen.txt"
+config() { # config FILE [EXTRA COUNTER CONFIG]
+	cat >"$1" <<YAML
+listen: 127.0.0.1:0
+store: $STORE
+livekit:
+  keys:
+    APIreplay: replay-secret-0123456789abcdef
+routes:
+  - path: /webhooks/livekit
+    verify: livekit
+  - path: /hooks/other
+    verify: {bearer: replay-bearer-0123456789}
+    event_type: other
+plugins:
+  - name: counter
+    path: $TEST_PLUGINS/counter.so
+    config: {file: $RECORD${2:+, $2}}
+YAML
+}
+config "$WORK/r.yaml"
+count() { grep -c "^event $1\$" "$RECORD"; }
+journal() { store_sql "$STORE" "select count(*) from journal"; }
+
+start_host "$WORK/r.yaml" || finish
+for id in EV_rp1 EV_rp2; do
+	printf '{"event":"room_finished","id":"%s","room":{"name":"r-%s"},"createdAt":"1700000000"}' \
+		"$id" "$id" >"$WORK/$id.json"
+	tok=$("$AFTERCALL" sign --key APIreplay --secret replay-secret-0123456789abcdef "$WORK/$id.json")
+	check "$id is accepted" 200 "$(post /webhooks/livekit "$WORK/$id.json" "$tok")"
+done
+printf '{"id":"EV_rp1","note":"the same id on another route"}' >"$WORK/other.json"
+check "the same id on another route is accepted" 200 \
+	"$(post /hooks/other "$WORK/other.json" "Bearer replay-bearer-0123456789")"
+check "three journal rows" 3 "$(journal)"
+
+if ! on_postgres; then
+	"$AFTERCALL" replay -c "$WORK/r.yaml" EV_rp2 >"$WORK/busy.out" 2>&1
+	check "replay waits for serve to stop with SQLite" 1 $?
+	check_grep "saying the store is in use" "in use by another aftercall serve process" "$WORK/busy.out"
+fi
+stop_host
+
+"$AFTERCALL" replay -c "$WORK/r.yaml" --dry-run EV_rp1 >"$WORK/dry.out" 2>&1
+check "a dry run exits 0" 0 $?
+check "and lists both rows of the id" 2 "$(grep -c ': would run$' "$WORK/dry.out")"
+check "and runs nothing" 1 "$(count "room_finished EV_rp1")"
+
+"$AFTERCALL" replay -c "$WORK/r.yaml" --route /webhooks/livekit EV_rp1 EV_rp2 >"$WORK/run.out" 2>&1
+check "replay of two events exits 0" 0 $?
+check_grep "a line per event, with its type, route and time" \
+	"^EV_rp1  room_finished  /webhooks/livekit  received [0-9T:-]*Z: accepted (request replay-" "$WORK/run.out"
+check "EV_rp1 ran again" 2 "$(count "room_finished EV_rp1")"
+check "EV_rp2 ran again" 2 "$(count "room_finished EV_rp2")"
+check "the other route's row did not (--route)" 1 "$(count "other EV_rp1")"
+check "nothing journaled again" 3 "$(journal)"
+check "each replay is in the audit trail" 2 \
+	"$(store_sql "$STORE" "select count(*) from audit where kind = 'event.replayed'")"
+"$AFTERCALL" audit -c "$WORK/r.yaml" --verify >/dev/null 2>&1
+check "and the chain holds" 0 $?
+
+"$AFTERCALL" replay -c "$WORK/r.yaml" EV_nope >"$WORK/nope.out" 2>/dev/null
+check "an id not in the journal exits 1" 1 $?
+check "saying so" "EV_nope: not in the journal" "$(cat "$WORK/nope.out")"
+
+# The plugin fails the event now: it is not accepted, and nothing of it stays.
+config "$WORK/fail.yaml" "fail_type: room_finished"
+"$AFTERCALL" replay -c "$WORK/fail.yaml" EV_rp2 >"$WORK/fail.out" 2>&1
+check "an event the plugins fail again exits 1" 1 $?
+check_grep "with the answer serve would give" "EV_rp2  room_finished  /webhooks/livekit  .*: 500 plugin failed" "$WORK/fail.out"
+check "and no audit record for it" 2 \
+	"$(store_sql "$STORE" "select count(*) from audit where kind = 'event.replayed'")"
+
+# A route the config no longer has.
+sed 's#^  - path: /hooks/other#  - path: /hooks/renamed#' "$WORK/r.yaml" >"$WORK/renamed.yaml"
+"$AFTERCALL" replay -c "$WORK/renamed.yaml" --route /hooks/other EV_rp1 >"$WORK/gone.out" 2>&1
+check "a row whose route is gone exits 1" 1 $?
+check_grep "naming the route" "not replayed: the config has no route /hooks/other" "$WORK/gone.out"
+
+"$AFTERCALL" replay -c "$WORK/r.yaml" >/dev/null 2>&1
+check "no id is a usage error" 2 $?
+finish
