@@ -50,8 +50,8 @@ struct dispatcher *dispatcher_new(const struct config *cfg, struct store *store,
 				  struct template_ref *templates, struct plugin *plugins,
 				  size_t nplugins, char *err, size_t errlen);
 int dispatcher_start(struct dispatcher *d);
-/* Runs one journaled event (j->replay set, route, type, dedupe, body,
- * received_ms and request_id as journaled) through its route's plugins
+/* Runs one journaled event (j->replay set; route, type, dedupe, body and
+ * received_ms as journaled; a request_id of its own) through its route's plugins
  * again, in a transaction of its own, as serve would: no dedupe, no new
  * journal row, and a host audit record event.replayed when it is accepted.
  * On the calling thread, with the dispatcher not started; sets j->status

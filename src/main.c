@@ -209,13 +209,14 @@ static const char usage_replay[] =
 	"answered with); it is not journaled again nor taken as a duplicate. Each\n"
 	"event accepted is recorded in the audit trail (event.replayed). What the\n"
 	"plugins queue (emails, forwards) is left in the outbox for serve to send;\n"
-	"a request queued before under the same idempotency key is not queued again.\n"
+	"a request queued before under the same idempotency key is not queued again,\n"
+	"whatever became of it (outbox retry sends a dead one again).\n"
 	"With SQLite, stop serve first; with PostgreSQL, hosts may keep running.\n"
 	"Prints a line per event; exits 1 when one is not in the journal or its\n"
 	"plugins did not accept it again.\n"
 	"\n"
 	"  -r, --route PATH   only the event's journal row of this route\n"
-	"  -n, --dry-run      list what would run, run nothing\n"
+	"  -n, --dry-run      list what would run; runs no plugin, needs no lock\n"
 	"  -c, --config FILE  config file (default " DEFAULT_CONFIG ")\n"
 	"  -h, --help         show this help\n";
 
@@ -626,8 +627,10 @@ static int cmd_check(int argc, char **argv)
 	/* An array of pointers: the handles are the dispatcher's, opaque here. */
 	struct ac_host **hosts =
 		calloc(l.nplugins ? l.nplugins : 1, sizeof *hosts); // NOLINT(bugprone-sizeof-expression)
-	if (!hosts)
+	if (!hosts) {
+		sb_printf(&errs, "%s: out of memory\n", file);
 		bad = 1;
+	}
 	for (size_t i = 0; !bad && i < l.nplugins; i++) {
 		char err[1024];
 		hosts[i] = dispatcher_check_host(&l.plugins[i], l.templates.set ? &l.templates : NULL);
@@ -1272,15 +1275,20 @@ static int cmd_mailbox(int argc, char **argv)
 
 /* ---- replay ------------------------------------------------------------- */
 
-/* The journal rows of one id (one per route it came on), copied. */
+/* The journal rows of one id (one per route it came on; only `route`'s
+ * when set), copied. */
 struct found {
+	const char *route;
 	struct journal_row rows[8];
 	size_t n, more;
+	int oom;
 };
 
 static int keep_row(void *ctx, const struct journal_row *r)
 {
 	struct found *f = ctx;
+	if (f->route && strcmp(r->route, f->route))
+		return 0;
 	if (f->n == sizeof f->rows / sizeof f->rows[0]) {
 		f->more++;
 		return 0;
@@ -1296,6 +1304,7 @@ static int keep_row(void *ctx, const struct journal_row *r)
 		body[r->len] = '\0';
 	}
 	c->body = body;
+	f->oom |= !c->dedupe || !c->route || !c->type || !body;
 	return 0;
 }
 
@@ -1318,19 +1327,14 @@ static const struct route *route_of(const struct config *cfg, const char *path)
 	return NULL;
 }
 
-/* Replays the rows of one id; the number that were not accepted. */
+/* Replays the rows of one id (d NULL: a dry run); the number that were not
+ * accepted. */
 static int replay_id(struct dispatcher *d, const struct config *cfg, struct found *f,
-		     const char *only_route, int dry, const char *rid_base, unsigned long *seq)
+		     const char *rid_base, unsigned long *seq)
 {
 	int bad = 0;
 	for (size_t i = 0; i < f->n; i++) {
 		const struct journal_row *r = &f->rows[i];
-		if (only_route && strcmp(r->route, only_route))
-			continue;
-		if (!r->dedupe || !r->route || !r->type || !r->body) {
-			fprintf(stderr, "aftercall replay: out of memory\n");
-			return bad + 1;
-		}
 		const struct route *rt = route_of(cfg, r->route);
 		time_t t = (time_t)(r->received_ms / 1000);
 		struct tm tm;
@@ -1343,7 +1347,13 @@ static int replay_id(struct dispatcher *d, const struct config *cfg, struct foun
 			bad++;
 			continue;
 		}
-		if (dry) {
+		if (rt->is_get) {
+			printf("not replayed: route %s now takes queries (GET), not events\n",
+			       r->route);
+			bad++;
+			continue;
+		}
+		if (!d) {
 			printf("would run\n");
 			continue;
 		}
@@ -1408,9 +1418,10 @@ static int cmd_replay(int argc, char **argv)
 	sb_free(&errs);
 	log_set_level(l.cfg->log_level);
 	char err[1024];
-	/* STORE_SERVE: with SQLite, not while serve holds the store. */
+	/* STORE_SERVE: with SQLite, not while serve holds the store. A dry run
+	 * only reads: no lock, and no plugin's init runs. */
 	struct store *st = store_open(l.cfg->store, l.cfg->store_sync_full,
-				      STORE_SERVE | STORE_EXISTING, err, sizeof err);
+				      STORE_EXISTING | (dry ? 0 : STORE_SERVE), err, sizeof err);
 	if (!st) {
 		fprintf(stderr, "aftercall replay: %s\n", err);
 		loaded_free(&l);
@@ -1418,8 +1429,9 @@ static int cmd_replay(int argc, char **argv)
 	}
 	/* The dispatcher owns the plugins from here on. */
 	struct dispatcher *d =
-		dispatcher_new(l.cfg, st, &l.templates, l.plugins, l.nplugins, err, sizeof err);
-	if (!d) {
+		dry ? NULL
+		    : dispatcher_new(l.cfg, st, &l.templates, l.plugins, l.nplugins, err, sizeof err);
+	if (!dry && !d) {
 		fprintf(stderr, "aftercall replay: %s\n", err);
 		free(l.plugins);
 		l.plugins = NULL;
@@ -1435,32 +1447,33 @@ static int cmd_replay(int argc, char **argv)
 	unsigned long seq = 0;
 	int bad = 0;
 	for (int i = optind; i < argc; i++) {
-		struct found f = {0};
+		struct found f = {.route = only_route};
 		int n = store_journal_find(st, argv[i], keep_row, &f);
 		if (n < 0) {
 			fprintf(stderr, "aftercall replay: %s: %s\n", argv[i], store_errmsg(st));
 			bad++;
+		} else if (f.oom) {
+			fprintf(stderr, "aftercall replay: %s: out of memory\n", argv[i]);
+			bad++;
 		} else if (f.n == 0) {
-			printf("%s: not in the journal\n", argv[i]);
+			if (only_route)
+				printf("%s: not in the journal for route %s\n", argv[i], only_route);
+			else
+				printf("%s: not in the journal\n", argv[i]);
 			bad++;
 		} else {
-			int matched = 0;
-			for (size_t k = 0; k < f.n; k++)
-				matched += !only_route || !strcmp(f.rows[k].route, only_route);
-			if (!matched) {
-				printf("%s: not in the journal for route %s\n", argv[i], only_route);
-				bad++;
-			}
-			bad += replay_id(d, l.cfg, &f, only_route, dry, rid_base, &seq);
+			bad += replay_id(d, l.cfg, &f, rid_base, &seq);
 			if (f.more)
 				printf("%s: %zu more rows not replayed (at most %zu per id)\n", argv[i],
 				       f.more, f.n);
 		}
 		found_free(&f);
 	}
-	dispatcher_free(d);
-	free(l.plugins);
-	l.plugins = NULL;
+	if (d) {
+		dispatcher_free(d);
+		free(l.plugins);
+		l.plugins = NULL;
+	}
 	loaded_free(&l);
 	store_close(st);
 	return bad ? 1 : 0;
@@ -1554,6 +1567,12 @@ static int cmd_audit(int argc, char **argv)
 		long long n = 0;
 		if (store_audit_verify(st, &walk, err, sizeof err)) {
 			fprintf(stderr, "aftercall audit: the chain is broken at %s\n", err);
+			rc = 1;
+		} else if (walk.head_seq && !walk.head_seen && walk.expect == 1) {
+			fprintf(stderr,
+				"aftercall audit: the chain is broken at record %lld: not there, the"
+				" chain has no records (all removed)\n",
+				(long long)walk.head_seq);
 			rc = 1;
 		} else if (walk.head_seq && !walk.head_seen) {
 			fprintf(stderr,

@@ -265,7 +265,12 @@ ac_verdict mm_on_transcript(struct mm *m, const ac_event *ev, json_t *body, char
 	char why[300];
 	const char *tname = str(body, "template");
 	if (tname && !mm_template_exists(m, tname, why, sizeof why)) {
-		snprintf(err, errlen, "template: no template named %s", tname);
+		/* Not the host's words when they name its folder: the caller
+		 * need not learn the server's paths. */
+		if (!strncmp(why, "no template named ", 18))
+			snprintf(err, errlen, "template: no template named %s", tname);
+		else
+			snprintf(err, errlen, "template: %s does not render: %.200s", tname, why);
 		return AC_REJECT;
 	}
 	const char *room = str(body, "room");
