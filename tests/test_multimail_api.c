@@ -111,8 +111,13 @@ START_TEST(paths_and_messages)
 	char m[512];
 	mm_explain(401, "{\"error\":\"Invalid API key\"}", -1, m, sizeof m);
 	ck_assert_str_eq(m, "MultiMail refused the API key (401): check the key: Invalid API key");
-	mm_explain(403, "{\"error\":\"Mailbox is read_only\"}", -1, m, sizeof m);
-	ck_assert_ptr_nonnull(strstr(m, "scope for this call, or the mailbox is read_only"));
+	/* A 403: MultiMail's own words when it gave some, the usual causes when
+	 * it did not. */
+	mm_explain(403, "{\"error\":\"Invalid approval code\"}", -1, m, sizeof m);
+	ck_assert_str_eq(m, "MultiMail refused (403): Invalid approval code");
+	mm_explain(403, NULL, -1, m, sizeof m);
+	ck_assert_str_eq(m, "MultiMail refused (403): the key lacks the scope for this call, or the "
+			    "mailbox is read_only");
 	mm_explain(429, "{\"error\":\"Rate limit\"}", 12, m, sizeof m);
 	ck_assert_str_eq(m, "MultiMail is rate limiting (429): retry in 12 s: Rate limit");
 	mm_explain(404, "not json", -1, m, sizeof m);
