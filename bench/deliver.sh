@@ -44,8 +44,9 @@ drain() {
 	local sync=$1 db=$WORK/deliver-$1-$2.db cfg=$WORK/deliver-$1.yaml port pid t0 t1 tfirst= n
 	port=$(free_port)
 	aftercall_config "$port" "$db" "$sync" warn "$cfg"
-	# The schema, as the host makes it; then the rows.
-	"$AFTERCALL" outbox list -c "$cfg" --limit 1 >/dev/null
+	# The schema, as the host makes it (migrate creates a new store; the
+	# commands that only read refuse one that is not there); then the rows.
+	"$AFTERCALL" migrate -c "$cfg" >/dev/null
 	sqlite3 "$db" "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $ROWS)
 INSERT INTO outbox(plugin, tag, method, url, headers, body, idem_key, state, max_attempts,
   max_age_ms, created_ms, next_ms)
