@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,6 +29,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "random.h"
 #include "strbuf.h"
 #include "verify_hmac.h"
 #include "verify_livekit.h"
@@ -427,10 +427,7 @@ struct http *http_start(const struct config *cfg, struct dispatcher *d, char *er
 	h->d = d;
 	/* Request ids are unique across restarts and across hosts sharing a
 	 * store: 32 random bits, then a counter. */
-	uint32_t base;
-	if (getrandom(&base, sizeof base, 0) != (ssize_t)sizeof base)
-		base = (uint32_t)now_ms() ^ ((uint32_t)getpid() << 16);
-	h->id_base = base;
+	h->id_base = (uint32_t)random_bits();
 
 	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};

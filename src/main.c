@@ -15,7 +15,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
@@ -25,6 +24,7 @@
 
 #include "config.h"
 #include "dispatch.h"
+#include "random.h"
 #include "http.h"
 #include "libcurl.h"
 #include "log.h"
@@ -1439,11 +1439,8 @@ static int cmd_replay(int argc, char **argv)
 		store_close(st);
 		return 1;
 	}
-	uint32_t rnd;
-	if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
-		rnd = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16);
 	char rid_base[24];
-	snprintf(rid_base, sizeof rid_base, "replay-%08lx", (unsigned long)rnd);
+	snprintf(rid_base, sizeof rid_base, "replay-%08lx", (unsigned long)(uint32_t)random_bits());
 	unsigned long seq = 0;
 	int bad = 0;
 	for (int i = optind; i < argc; i++) {
@@ -1568,17 +1565,15 @@ static int cmd_audit(int argc, char **argv)
 		if (store_audit_verify(st, &walk, err, sizeof err)) {
 			fprintf(stderr, "aftercall audit: the chain is broken at %s\n", err);
 			rc = 1;
-		} else if (walk.head_seq && !walk.head_seen && walk.expect == 1) {
-			fprintf(stderr,
-				"aftercall audit: the chain is broken at record %lld: not there, the"
-				" chain has no records (all removed)\n",
-				(long long)walk.head_seq);
-			rc = 1;
 		} else if (walk.head_seq && !walk.head_seen) {
+			char end[96] = "has no records (all removed)";
+			if (walk.expect > 1)
+				snprintf(end, sizeof end, "ends at record %lld (records removed from its end)",
+					 (long long)walk.expect - 1);
 			fprintf(stderr,
 				"aftercall audit: the chain is broken at record %lld: not there, the"
-				" chain ends at record %lld (records removed from its end)\n",
-				(long long)walk.head_seq, (long long)walk.expect - 1);
+				" chain %s\n",
+				(long long)walk.head_seq, end);
 			rc = 1;
 		} else if ((n = walk.expect - 1) == 0) {
 			printf("audit chain OK: 0 records\n");

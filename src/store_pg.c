@@ -28,11 +28,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "libpq.h"
+#include "random.h"
 #include "store.h"
 
 /* Advisory lock keys, as SQL arguments: the two-int space, which does not
@@ -1415,10 +1415,7 @@ struct store *store_pg_open(const char *url, int sync_full, int flags, char *err
 	}
 	ps->base.ops = &pg_ops;
 	ps->sync_full = sync_full;
-	uint64_t t;
-	if (getrandom(&t, sizeof t, 0) != (ssize_t)sizeof t)
-		t = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32);
-	ps->token = (int64_t)(t >> 1);
+	ps->token = (int64_t)(random_bits() >> 1);
 	/* Our defaults first: the URL's own settings, expanded from dbname,
 	 * come after them and win. Keepalives find a dead server or a broken
 	 * network path in about a minute instead of the system's two hours. */
