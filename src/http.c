@@ -314,6 +314,27 @@ static enum MHD_Result serve_metrics(struct http *h, struct MHD_Connection *mc, 
 	return ret;
 }
 
+static enum MHD_Result serve_healthz(struct http *h, struct MHD_Connection *mc, const char *method)
+{
+	if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+		allow_header = "GET, HEAD";
+		return refuse(NULL, mc, 405, "/healthz", "method not allowed", NULL);
+	}
+	return dispatcher_healthy(h->d) ? reply(mc, 200, "{\"status\":\"ok\"}")
+					: reply(mc, 503, "{\"status\":\"unavailable\"}");
+}
+
+/* The host's own two paths mark their connection with one of these until
+ * the second call of the handler, when libmicrohttpd has read the whole
+ * request: a response queued on the first call makes it close the
+ * connection, and health checkers and scrapers keep theirs open. */
+static char healthz_mark, metrics_mark;
+
+static int own_path(const void *c)
+{
+	return c == &healthz_mark || c == &metrics_mark;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_size, void **con_cls)
@@ -321,22 +342,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 	struct http *h = cls;
 	struct conn *c = *con_cls;
 
+	if (own_path(c)) {
+		int metrics = *con_cls == &metrics_mark;
+		route_label = metrics ? "/metrics" : "/healthz";
+		return metrics ? serve_metrics(h, mc, method) : serve_healthz(h, mc, method);
+	}
 	route_label = c ? c->route->path : NULL;
 	if (!c) {
-		if (!strcmp(url, "/metrics")) {
-			route_label = "/metrics";
-			return serve_metrics(h, mc, method);
-		}
-		if (!strcmp(url, "/healthz"))
-			route_label = "/healthz";
-		if (!strcmp(url, "/healthz")) {
-			if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
-				allow_header = "GET, HEAD";
-				return refuse(NULL, mc, 405, url, "method not allowed", NULL);
-			}
-			return dispatcher_healthy(h->d)
-				       ? reply(mc, 200, "{\"status\":\"ok\"}")
-				       : reply(mc, 503, "{\"status\":\"unavailable\"}");
+		int metrics = !strcmp(url, "/metrics");
+		if (metrics || !strcmp(url, "/healthz")) {
+			route_label = url;
+			/* A request with a body is answered at once, which closes
+			 * the connection, rather than reading a body nobody wants. */
+			if (MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
+							MHD_HTTP_HEADER_CONTENT_LENGTH) ||
+			    MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
+							MHD_HTTP_HEADER_TRANSFER_ENCODING))
+				return metrics ? serve_metrics(h, mc, method)
+					       : serve_healthz(h, mc, method);
+			*con_cls = metrics ? &metrics_mark : &healthz_mark;
+			return MHD_YES;
 		}
 		char param[256];
 		const struct config *cfg = atomic_load(&h->cfg);
@@ -398,7 +423,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
 	struct conn *c = *con_cls;
-	if (!c)
+	if (!c || own_path(c))
 		return;
 	sb_free(&c->body);
 	free(c->job.answer);

@@ -36,6 +36,9 @@ ok "host starts"
 
 st=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/healthz")
 check "healthz answers 200" 200 "$st"
+# Health checkers keep their connection: the second GET rides the first's.
+check "healthz keeps the connection open" "200 1,200 0," \
+	"$(curl -s -o /dev/null -o /dev/null -w '%{http_code} %{num_connects},' "http://127.0.0.1:$PORT/healthz" "http://127.0.0.1:$PORT/healthz")"
 
 # Every sample, signed alternately with each key, is accepted; then again,
 # as a duplicate, also 200.

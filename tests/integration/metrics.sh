@@ -46,6 +46,8 @@ if promtool check metrics <"$WORK/metrics.txt" >"$WORK/promtool.out" 2>&1; then
 else
 	not_ok "promtool check metrics passes"; cat "$WORK/promtool.out"
 fi
+check "a scraper keeps its connection" "200 1,200 0," \
+	"$(scrape -o /dev/null -o /dev/null -w '%{http_code} %{num_connects},' "http://127.0.0.1:$PORT/metrics")"
 check "POST on /metrics is 405" 405 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$PORT/metrics")"
 stop_host
 
