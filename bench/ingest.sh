@@ -28,7 +28,9 @@
 #        pool holds DURATION x POOL_RATE requests; default 80000), ROUNDS
 #        (1: each server is measured ROUNDS times, interleaved, and the
 #        round with the median requests/s is reported), ONLY (a
-#        space-separated subset of "full normal bare node pg1 pg3").
+#        space-separated subset of "full normal bare node pg1 pg3"), IDLE
+#        (0: this many more keep-alive clients stay connected through each
+#        server's run, each asking GET /healthz every 4 s; bench/idle.cjs).
 # Binaries: AFTERCALL (./aftercall), BARE_BIN (bench/bare, built if
 # missing), PLUGIN_DIR (plugin/log/.libs), MUSTACHE_SO.
 set -euo pipefail
@@ -43,7 +45,7 @@ while getopts t:c:d: o; do
 	esac
 done
 WARMUP=${WARMUP:-2} STARTUP_RUNS=${STARTUP_RUNS:-9} POOL_RATE=${POOL_RATE:-80000}
-ROUNDS=${ROUNDS:-1}
+ROUNDS=${ROUNDS:-1} IDLE=${IDLE:-0}
 ONLY=${ONLY:-full normal bare node pg1 pg3}
 AFTERCALL=${AFTERCALL:-./aftercall}
 PLUGIN_DIR=${PLUGIN_DIR:-$PWD/plugin/log/.libs}
@@ -88,11 +90,25 @@ bench_wrk() {
 declare -A R ALL
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
 measure() {
-	local name=$1 pid=$2 port=$3 res c0 c1 cpu
+	local name=$1 pid=$2 port=$3 res c0 c1 cpu idle=
+	if [ "$IDLE" -gt 0 ]; then
+		node bench/idle.cjs "$port" "$IDLE" >"$WORK/idle.out" 2>"$WORK/idle.err" &
+		idle=$!
+		for _ in $(seq 1 200); do
+			grep -q '^idle' "$WORK/idle.out" && break
+			kill -0 "$idle" 2>/dev/null || { echo "bench: idle connections failed: $(cat "$WORK/idle.err")" >&2; exit 1; }
+			sleep 0.05
+		done
+	fi
 	[ "$WARMUP" -gt 0 ] && bench_wrk "$name.warm" "$port" "$WORK/warm.txt" "$WARMUP" >/dev/null
 	c0=$(cpu_ticks "$pid")
 	res=$(bench_wrk "$name" "$port" "$WORK/pool.txt" "$DURATION")
 	c1=$(cpu_ticks "$pid")
+	if [ -n "$idle" ]; then
+		kill -0 "$idle" 2>/dev/null || { echo "bench: $name closed idle connections: $(cat "$WORK/idle.err")" >&2; exit 1; }
+		kill "$idle"
+		wait "$idle" 2>/dev/null || true
+	fi
 	cpu=$(awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v n="$(field requests "$res")" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
 	R[$name]="$(field requests "$res") $(field rps "$res") $(field p50_us "$res") $(field p99_us "$res") $(kib "$pid" VmHWM) $(field non2xx "$res") $(field errors "$res") $(field wrapped "$res") $cpu"
 	ALL[$name]+="${R[$name]}"$'\n'
