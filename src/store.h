@@ -25,9 +25,13 @@ const char *store_migration_what(int version);
 /* store_open() flags. SERVE: this process runs the dispatcher (SQLite takes
  * the file for itself). MIGRATE: open a store of an older schema, to
  * migrate it; nothing else may be called then but migrate and close.
- * EXISTING: a SQLite file that is not there is an error, not a new store
- * (the command line reads stores; a mistyped path must not read as empty). */
+ * EXISTING: a SQLite file that is not there, or a file or database that
+ * holds no store, is an error, not a new store (the command line reads
+ * stores; a mistyped path must not read as empty). With MIGRATE it opens
+ * an empty database, so that `migrate --status` can say schema 0. */
 enum { STORE_SERVE = 1, STORE_MIGRATE = 2, STORE_EXISTING = 4 };
+/* What a command given STORE_EXISTING says when there is no store yet. */
+#define STORE_MADE_BY "serve creates the store at its first start"
 
 /* One audit record as appended; the store adds seq, prev and hash. */
 struct audit_rec {

@@ -1445,6 +1445,11 @@ struct store *store_pg_open(const char *url, int sync_full, int flags, char *err
 	}
 	if (flags & STORE_MIGRATE)
 		return &ps->base;
+	if (ver == 0 && (flags & STORE_EXISTING)) {
+		snprintf(err, errlen, "%s: no aftercall store in this database (%s)",
+			 store_display(url), STORE_MADE_BY);
+		goto fail;
+	}
 	if (ver == 0 && pg_migrate(&ps->base, STORE_SCHEMA_VERSION, NULL, NULL, err, errlen) < 0)
 		goto fail;
 	if (prepare_all(ps)) {

@@ -1016,8 +1016,7 @@ struct store *store_sqlite_open(const char *path, int sync_full, int flags, char
 	ss->base.ops = &sqlite_ops;
 	ss->lock_fd = -1;
 	if ((flags & STORE_EXISTING) && access(path, F_OK) != 0) {
-		snprintf(err, errlen, "%s: %s (serve creates the store at its first start)", path,
-			 strerror(errno));
+		snprintf(err, errlen, "%s: %s (%s)", path, strerror(errno), STORE_MADE_BY);
 		free(ss);
 		return NULL;
 	}
@@ -1035,16 +1034,6 @@ struct store *store_sqlite_open(const char *path, int sync_full, int flags, char
 		goto fail;
 	}
 	sqlite3_busy_timeout(ss->db, 5000);
-	char pragmas[256];
-	snprintf(pragmas, sizeof pragmas,
-		 "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF;",
-		 sync_full ? "FULL" : "NORMAL");
-	char *msg = NULL;
-	if (sqlite3_exec(ss->db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
-		snprintf(err, errlen, "cannot set up %s: %s", path, msg ? msg : "?");
-		sqlite3_free(msg);
-		goto fail;
-	}
 	int ver = sq_schema_version(&ss->base);
 	if (ver < 0) {
 		snprintf(err, errlen, "cannot read %s: %s", path, sqlite3_errmsg(ss->db));
@@ -1053,6 +1042,24 @@ struct store *store_sqlite_open(const char *path, int sync_full, int flags, char
 	if (ver > STORE_SCHEMA_VERSION || (ver > 0 && ver < STORE_SCHEMA_VERSION &&
 					   !(flags & STORE_MIGRATE))) {
 		store_version_error(path, ver, err, errlen);
+		goto fail;
+	}
+	/* Before the pragmas: setting WAL mode writes the file's header. */
+	if (ver == 0 && (flags & STORE_EXISTING)) {
+		if (flags & STORE_MIGRATE) /* migrate --status: schema 0 */
+			return &ss->base;
+		snprintf(err, errlen, "%s: no aftercall store in this file (%s)", path,
+			 STORE_MADE_BY);
+		goto fail;
+	}
+	char pragmas[256];
+	snprintf(pragmas, sizeof pragmas,
+		 "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF;",
+		 sync_full ? "FULL" : "NORMAL");
+	char *msg = NULL;
+	if (sqlite3_exec(ss->db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot set up %s: %s", path, msg ? msg : "?");
+		sqlite3_free(msg);
 		goto fail;
 	}
 	if (flags & STORE_MIGRATE)

@@ -30,7 +30,29 @@ if ! on_postgres; then
 		case "$out" in *"$WORK/typo.db: No such file or directory (serve creates the store at its first start)"*) ok "and says so";; *) not_ok "and says so: $out";; esac
 	done
 	check "and none of them made it" 0 "$(ls "$WORK" | grep -c '^typo\.db')"
+	: >"$WORK/empty.db"
+	sed "s#^store: .*#store: sqlite:$WORK/empty.db#" "$WORK/m.yaml" >"$WORK/empty.yaml"
+	NOSTORE="$WORK/empty.db: no aftercall store in this file"
+	NOSTORE_CFG=$WORK/empty.yaml
+else
+	NOSTORE="$STORE: no aftercall store in this database" # the test URL has no password
+	NOSTORE_CFG=$WORK/m.yaml
 fi
+# Nor do they fill an empty file or database with one.
+for cmd in "outbox list" "audit --verify" "replay EV_x"; do
+	# shellcheck disable=SC2086 # the command's words
+	out=$("$AFTERCALL" $cmd -c "$NOSTORE_CFG" 2>&1)
+	check "$cmd refuses a store with no schema" 1 $?
+	case "$out" in *"$NOSTORE (serve creates the store at its first start)"*) ok "and says so";; *) not_ok "and says so: $out";; esac
+done
+if on_postgres; then
+	check "and the database is still empty" 0 "$(store_sql "$STORE" "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")"
+else
+	check "and the file is still empty" 0 "$(stat -c %s "$WORK/empty.db")"
+fi
+"$AFTERCALL" migrate --status -c "$NOSTORE_CFG" >"$WORK/status0" 2>&1
+check "migrate --status says schema 0 of one" 1 $?
+check_grep "naming both" "store schema 0; this aftercall needs 3" "$WORK/status0"
 
 out=$("$AFTERCALL" migrate -c "$WORK/m.yaml" --to 1 2>&1)
 check "migrate --to 1 makes an empty store schema 1" 0 $?
