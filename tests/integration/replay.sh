@@ -27,7 +27,7 @@ plugins:
     config: {file: $RECORD${2:+, $2}}
 YAML
 }
-config "$WORK/r.yaml"
+config "$WORK/r.yaml" "received: 1"
 count() { grep -c "^event $1\$" "$RECORD"; }
 journal() { store_sql "$STORE" "select count(*) from journal"; }
 
@@ -59,6 +59,7 @@ if ! on_postgres; then
 	stop_host
 fi
 
+sleep 1 # so that a replay given the time now could not pass for one given the received time
 "$AFTERCALL" replay -c "$WORK/r.yaml" --route /webhooks/livekit EV_rp1 EV_rp2 >"$WORK/run.out" 2>&1
 check "replay of two events exits 0" 0 $?
 check_grep "a line per event, with its type, route and time" \
@@ -66,6 +67,9 @@ check_grep "a line per event, with its type, route and time" \
 check "EV_rp1 ran again" 2 "$(count "room_finished EV_rp1")"
 check "EV_rp2 ran again" 2 "$(count "room_finished EV_rp2")"
 check "the other route's row did not (--route)" 1 "$(count "other EV_rp1")"
+received=$(store_sql "$STORE" "select received_ms from journal where dedupe = 'EV_rp2'")
+check "the replay gave the plugins the time serve received it" "received EV_rp2 $received
+received EV_rp2 $received" "$(grep "^received EV_rp2 " "$RECORD")"
 check "nothing journaled again" 3 "$(journal)"
 check "each replay is in the audit trail" 2 \
 	"$(store_sql "$STORE" "select count(*) from audit where kind = 'event.replayed'")"
@@ -96,6 +100,19 @@ sed 's#^    event_type: other#    method: GET#' "$WORK/r.yaml" >"$WORK/get.yaml"
 check "a row whose route now takes queries exits 1" 1 $?
 check_grep "saying why" "not replayed: route /hooks/other now takes queries (GET), not events" "$WORK/get.out"
 check "and its plugins saw nothing" 1 "$(count "other EV_rp1")"
+
+# A send the replay makes is queued once: its idempotency key is the
+# event's, and a second replay finds it in the outbox, whatever became of it.
+config "$WORK/send.yaml" "send_url: http://127.0.0.1:9/v1/send, send_key: k, max_attempts: 1"
+outbox() { store_sql "$STORE" "select count(*) from outbox where idem_key = 'EV_rp2'"; }
+check "no send for EV_rp2 before" 0 "$(outbox)"
+"$AFTERCALL" replay -c "$WORK/send.yaml" --route /webhooks/livekit EV_rp2 >/dev/null 2>&1
+check "a replay with a plugin that sends exits 0" 0 $?
+check "and queues the send" 1 "$(outbox)"
+"$AFTERCALL" replay -c "$WORK/send.yaml" --route /webhooks/livekit EV_rp2 >/dev/null 2>&1
+check "replayed again, it exits 0" 0 $?
+check "and the send is not queued again" 1 "$(outbox)"
+check "though the plugin ran" 4 "$(count "room_finished EV_rp2")"
 
 "$AFTERCALL" replay -c "$WORK/r.yaml" >/dev/null 2>&1
 check "no id is a usage error" 2 $?

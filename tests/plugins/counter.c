@@ -10,7 +10,8 @@
  * context and records "rendered SUBJECT". With config.send_url it puts a
  * MultiMail-shaped send in the outbox per event (idempotency key: the event
  * id; bearer: config.send_key) and records each outcome as
- * "delivery KEY done|dead STATUS ATTEMPTS".
+ * "delivery KEY done|dead STATUS ATTEMPTS". With config.received it also
+ * records "received ID MS", the event's received_ms.
  *
  * It uses only the installed headers, so the out-of-tree build test
  * compiles this very file against `pkg-config --cflags aftercall-plugin`.
@@ -37,6 +38,7 @@ struct state {
 	char send_key[128];
 	int max_attempts;
 	long timer_ms;
+	int received;
 };
 
 /* The config is tiny: pick out "key":"string" or "key":number by hand so
@@ -98,6 +100,8 @@ static int init(const ac_host_services *svc, ac_host *host, const char *config_j
 	get_field(config_json, "send_key", s->send_key, sizeof s->send_key);
 	if (get_field(config_json, "max_attempts", num, sizeof num))
 		s->max_attempts = atoi(num);
+	if (get_field(config_json, "received", num, sizeof num))
+		s->received = atoi(num);
 	*out = s;
 	return 0;
 }
@@ -110,6 +114,11 @@ static ac_verdict on_event(void *state, const ac_event *ev, char *err, size_t er
 		return AC_FAIL;
 	}
 	record(s, "event", ev->type, ev->id, strlen(ev->id));
+	if (s->received) {
+		char ms[32];
+		snprintf(ms, sizeof ms, "%lld", (long long)ev->received_ms);
+		record(s, "received", ev->id, ms, strlen(ms));
+	}
 	if (s->sleep_type[0] && !strcmp(ev->type, s->sleep_type)) {
 		/* Recorded first: the events sent once it is wait in one batch. */
 		struct timespec t = {0, 300 * 1000 * 1000};
