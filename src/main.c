@@ -1,6 +1,6 @@
 /*
  * The command line: serve, check, sign, render, outbox, mailbox create,
- * audit, version.
+ * audit, replay, migrate, version.
  */
 #include "autoconfig.h"
 
@@ -201,20 +201,25 @@ static const char usage_audit[] =
 
 static const char usage_replay[] =
 	"Usage: aftercall replay [-c FILE] [--route PATH] [--dry-run] ID...\n"
+	"       aftercall replay [-c FILE] [--route PATH] [--dry-run] --since WHEN [--until WHEN]\n"
 	"\n"
 	"Runs journaled events through their routes' plugins again, as serve ran\n"
 	"them when they came (same body, type and time received), one transaction\n"
 	"each: after a template or a plugin's config was fixed, or a plugin such\n"
-	"as forward was added. An event is found by its id (the dedupe key serve\n"
-	"answered with); it is not journaled again nor taken as a duplicate. Each\n"
-	"event accepted is recorded in the audit trail (event.replayed). What the\n"
+	"as forward was added. Events are found by id (the dedupe key serve\n"
+	"answered with), or as every event received in a span of time, in journal\n"
+	"order. They are not journaled again nor taken as duplicates. Each event\n"
+	"accepted is recorded in the audit trail (event.replayed). What the\n"
 	"plugins queue (emails, forwards) is left in the outbox for serve to send;\n"
 	"a request queued before under the same idempotency key is not queued again,\n"
 	"whatever became of it (outbox retry sends a dead one again).\n"
 	"With SQLite, stop serve first; with PostgreSQL, hosts may keep running.\n"
-	"Prints a line per event; exits 1 when one is not in the journal or its\n"
-	"plugins did not accept it again.\n"
+	"Prints a line per event; exits 1 when one is not in the journal (or none\n"
+	"was received in the span) or its plugins did not accept it again.\n"
 	"\n"
+	"  -s, --since WHEN   the events received at WHEN or after: 2026-11-27T09:00:00Z\n"
+	"                     (UTC, as replay prints it) or a time ago: 90s, 30m, 2h, 7d\n"
+	"  -u, --until WHEN   ... and before WHEN (default: now)\n"
 	"  -r, --route PATH   only the event's journal row of this route\n"
 	"  -n, --dry-run      list what would run; runs no plugin, needs no lock\n"
 	"  -c, --config FILE  config file (default " DEFAULT_CONFIG ")\n"
@@ -1275,21 +1280,26 @@ static int cmd_mailbox(int argc, char **argv)
 
 /* ---- replay ------------------------------------------------------------- */
 
-/* The journal rows of one id (one per route it came on; only `route`'s
- * when set), copied. */
+/* Journal rows, copied: those of one id (one per route it came on), or a
+ * page of a span of time; only `route`'s when set. */
+#define REPLAY_ID_ROWS 8
+#define REPLAY_PAGE 64
 struct found {
 	const char *route;
-	struct journal_row rows[8];
+	size_t cap; /* at most REPLAY_PAGE */
+	struct journal_row rows[REPLAY_PAGE];
 	size_t n, more;
+	int64_t last_seq; /* of the last row read, kept or not */
 	int oom;
 };
 
 static int keep_row(void *ctx, const struct journal_row *r)
 {
 	struct found *f = ctx;
+	f->last_seq = r->seq;
 	if (f->route && strcmp(r->route, f->route))
 		return 0;
-	if (f->n == sizeof f->rows / sizeof f->rows[0]) {
+	if (f->n == f->cap) {
 		f->more++;
 		return 0;
 	}
@@ -1373,17 +1383,107 @@ static int replay_id(struct dispatcher *d, const struct config *cfg, struct foun
 	return bad;
 }
 
+/* WHEN of --since and --until: YYYY-MM-DDTHH:MM:SSZ, or N followed by
+ * s, m, h or d, that long before now_ms. 0, or -1 when malformed. */
+static int parse_when(const char *s, int64_t now_ms, int64_t *ms)
+{
+	static const char form[] = "dddd-dd-ddTdd:dd:ddZ";
+	size_t i = 0;
+	while (form[i] && (form[i] == 'd' ? s[i] >= '0' && s[i] <= '9' : s[i] == form[i]))
+		i++;
+	if (!form[i] && !s[i]) {
+		int f[6] = {0}; /* year, month, day, hour, minute, second */
+		for (size_t k = 0, n = 0; k < i; k++) {
+			if (form[k] == 'd')
+				f[n] = f[n] * 10 + (s[k] - '0');
+			else
+				n++;
+		}
+		struct tm tm = {.tm_year = f[0], .tm_mon = f[1], .tm_mday = f[2],
+				.tm_hour = f[3], .tm_min = f[4], .tm_sec = f[5]};
+		struct tm want = tm;
+		tm.tm_year -= 1900;
+		tm.tm_mon -= 1;
+		time_t t = timegm(&tm); /* normalises: 02-30 becomes 03-02 */
+		if (t < 0 || tm.tm_year + 1900 != want.tm_year || tm.tm_mon + 1 != want.tm_mon ||
+		    tm.tm_mday != want.tm_mday || tm.tm_hour != want.tm_hour ||
+		    tm.tm_min != want.tm_min || tm.tm_sec != want.tm_sec)
+			return -1;
+		*ms = (int64_t)t * 1000;
+		return 0;
+	}
+	char *unit;
+	errno = 0;
+	long long n = strtoll(s, &unit, 10);
+	static const char units[] = "smhd";
+	static const int64_t unit_ms[] = {1000, 60000, 3600000, 86400000};
+	const char *u = *unit && !unit[1] ? strchr(units, *unit) : NULL;
+	if (errno || unit == s || *s == '-' || *s == '+' || !u || n > 36500LL * 86400)
+		return -1;
+	*ms = now_ms - n * unit_ms[u - units];
+	return 0;
+}
+
+/* Replays the rows received in [from_ms, until_ms), a page at a time; the
+ * number not accepted, or -1 when there were none. */
+static int replay_span(struct dispatcher *d, struct store *st, const struct config *cfg,
+		       const char *route, int64_t from_ms, int64_t until_ms,
+		       const char *rid_base, unsigned long *seq)
+{
+	int bad = 0;
+	size_t seen = 0;
+	for (int64_t after = 0;;) {
+		struct found f = {.route = route, .cap = REPLAY_PAGE, .last_seq = after};
+		int n = store_journal_range(st, from_ms, until_ms, after, REPLAY_PAGE, keep_row, &f);
+		if (n < 0 || f.oom) {
+			fprintf(stderr, "aftercall replay: reading the journal: %s\n",
+				n < 0 ? store_errmsg(st) : "out of memory");
+			found_free(&f);
+			return bad + 1;
+		}
+		seen += f.n;
+		bad += replay_id(d, cfg, &f, rid_base, seq);
+		after = f.last_seq;
+		found_free(&f);
+		if (n < REPLAY_PAGE)
+			break;
+	}
+	return seen ? bad : -1;
+}
+
+static void print_when(char *out, size_t len, int64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
 static int cmd_replay(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'}, {"route", required_argument, NULL, 'r'},
-		{"dry-run", no_argument, NULL, 'n'},	   {"help", no_argument, NULL, 'h'},
+		{"dry-run", no_argument, NULL, 'n'},	   {"since", required_argument, NULL, 's'},
+		{"until", required_argument, NULL, 'u'},   {"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *file = DEFAULT_CONFIG, *only_route = NULL;
-	int dry = 0, ch;
-	while ((ch = getopt_long(argc, argv, "c:r:nh", opts, NULL)) != -1) {
+	int dry = 0, ch, span = 0;
+	int64_t now = now_ms(), since = 0, until = now;
+	while ((ch = getopt_long(argc, argv, "c:r:ns:u:h", opts, NULL)) != -1) {
 		switch (ch) {
+		case 's':
+		case 'u':
+			if (parse_when(optarg, now, ch == 's' ? &since : &until)) {
+				fprintf(stderr,
+					"aftercall replay: --%s: expected a UTC time such as "
+					"2026-11-27T09:00:00Z or a time ago such as 30m, 2h or 7d, "
+					"got '%s'\n",
+					ch == 's' ? "since" : "until", optarg);
+				return 2;
+			}
+			span = 1;
+			break;
 		case 'c':
 			file = optarg;
 			break;
@@ -1401,9 +1501,18 @@ static int cmd_replay(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind >= argc) {
-		fprintf(stderr, "aftercall replay: at least one event ID is required\n\n%s",
+	if (span && optind < argc) {
+		fprintf(stderr, "aftercall replay: give event IDs or --since/--until, not both\n");
+		return 2;
+	}
+	if (!span && optind >= argc) {
+		fprintf(stderr,
+			"aftercall replay: give at least one event ID, or --since\n\n%s",
 			usage_replay);
+		return 2;
+	}
+	if (until <= since) {
+		fprintf(stderr, "aftercall replay: --until must come after --since\n");
 		return 2;
 	}
 	struct strbuf errs;
@@ -1443,8 +1552,18 @@ static int cmd_replay(int argc, char **argv)
 	snprintf(rid_base, sizeof rid_base, "replay-%08lx", (unsigned long)(uint32_t)random_bits());
 	unsigned long seq = 0;
 	int bad = 0;
+	if (span) {
+		bad = replay_span(d, st, l.cfg, only_route, since, until, rid_base, &seq);
+		if (bad < 0) {
+			char a[32], b[32];
+			print_when(a, sizeof a, since);
+			print_when(b, sizeof b, until);
+			printf("no events in the journal received from %s to %s%s%s\n", a, b,
+			       only_route ? " on route " : "", only_route ? only_route : "");
+		}
+	}
 	for (int i = optind; i < argc; i++) {
-		struct found f = {.route = only_route};
+		struct found f = {.route = only_route, .cap = REPLAY_ID_ROWS};
 		int n = store_journal_find(st, argv[i], keep_row, &f);
 		if (n < 0) {
 			fprintf(stderr, "aftercall replay: %s: %s\n", argv[i], store_errmsg(st));

@@ -128,6 +128,11 @@ struct store_ops {
 			   const char *body, size_t len, int64_t received_ms, const char *request_id);
 	int (*journal_find)(struct store *s, const char *dedupe,
 			    int (*cb)(void *ctx, const struct journal_row *r), void *ctx);
+	/* At most `limit` rows after seq `after` received in [from_ms,
+	 * until_ms), in seq order: the number, or -1. */
+	int (*journal_range)(struct store *s, int64_t from_ms, int64_t until_ms, int64_t after,
+			     int limit, int (*cb)(void *ctx, const struct journal_row *r),
+			     void *ctx);
 	/* Where a statement costs a round trip (PostgreSQL), a batch's events
 	 * journaled in one: 0, or -1 with the transaction unusable (roll it
 	 * back). journal_forget takes back a row so added, for an event whose
@@ -257,6 +262,7 @@ int audit_walk_step(struct audit_walk *w, int64_t seq, const struct audit_rec *r
 #define store_rollback_to(s) ((s)->ops->rollback_to(s))
 #define store_journal_add(s, ...) ((s)->ops->journal_add((s), __VA_ARGS__))
 #define store_journal_find(s, ...) ((s)->ops->journal_find((s), __VA_ARGS__))
+#define store_journal_range(s, ...) ((s)->ops->journal_range((s), __VA_ARGS__))
 #define store_journal_add_all(s, ...) ((s)->ops->journal_add_all((s), __VA_ARGS__))
 #define store_journal_forget(s, ...) ((s)->ops->journal_forget((s), __VA_ARGS__))
 #define store_kv_put(s, ...) ((s)->ops->kv_put((s), __VA_ARGS__))

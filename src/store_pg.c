@@ -111,6 +111,7 @@ static const char *const steps[STORE_SCHEMA_VERSION + 1] = {
 enum {
 	Q_JOURNAL_ADD,
 	Q_JOURNAL_FIND,
+	Q_JOURNAL_RANGE,
 	Q_JOURNAL_FORGET,
 	Q_KV_LOCK,
 	Q_KV_TRYLOCK,
@@ -149,6 +150,9 @@ static const char *const sql[Q_COUNT] = {
 			  " VALUES($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
 	[Q_JOURNAL_FIND] = "SELECT seq, dedupe, route, type, body, received_ms FROM journal"
 			   " WHERE dedupe = $1 ORDER BY seq",
+	[Q_JOURNAL_RANGE] = "SELECT seq, dedupe, route, type, body, received_ms FROM journal"
+			    " WHERE seq > $1 AND received_ms >= $2 AND received_ms < $3"
+			    " ORDER BY seq LIMIT $4",
 	[Q_JOURNAL_FORGET] = "DELETE FROM journal WHERE route = $1 AND dedupe = $2",
 	[Q_KV_LOCK] = "SELECT pg_advisory_xact_lock(" KEY_HASH ")",
 	[Q_KV_TRYLOCK] = "SELECT pg_try_advisory_xact_lock(" KEY_HASH ")",
@@ -798,12 +802,9 @@ static int pg_journal_forget(struct store *s, const char *route, const char *ded
 	return run0(PS(s), Q_JOURNAL_FORGET, &p);
 }
 
-static int pg_journal_find(struct store *s, const char *dedupe,
-			   int (*cb)(void *ctx, const struct journal_row *r), void *ctx)
+static int journal_rows(PGresult *r, int (*cb)(void *ctx, const struct journal_row *row),
+			void *ctx)
 {
-	struct params p = {0};
-	p_text(&p, dedupe);
-	PGresult *r = run(PS(s), Q_JOURNAL_FIND, &p);
 	if (!r)
 		return -1;
 	int n = libpq.ntuples(r), i;
@@ -826,6 +827,26 @@ static int pg_journal_find(struct store *s, const char *dedupe,
 	}
 	libpq.clear(r);
 	return i;
+}
+
+static int pg_journal_find(struct store *s, const char *dedupe,
+			   int (*cb)(void *ctx, const struct journal_row *r), void *ctx)
+{
+	struct params p = {0};
+	p_text(&p, dedupe);
+	return journal_rows(run(PS(s), Q_JOURNAL_FIND, &p), cb, ctx);
+}
+
+static int pg_journal_range(struct store *s, int64_t from_ms, int64_t until_ms, int64_t after,
+			    int limit, int (*cb)(void *ctx, const struct journal_row *r),
+			    void *ctx)
+{
+	struct params p = {0};
+	p_int(&p, after);
+	p_int(&p, from_ms);
+	p_int(&p, until_ms);
+	p_int(&p, limit);
+	return journal_rows(run(PS(s), Q_JOURNAL_RANGE, &p), cb, ctx);
 }
 
 /* ---- key-value pairs and timers ---------------------------------------------- */
@@ -1377,6 +1398,7 @@ static const struct store_ops pg_ops = {
 	.journal_add_all = pg_journal_add_all,
 	.journal_forget = pg_journal_forget,
 	.journal_find = pg_journal_find,
+	.journal_range = pg_journal_range,
 	.kv_put = pg_kv_put,
 	.kv_get = pg_kv_get,
 	.kv_del = pg_kv_del,

@@ -95,6 +95,7 @@ enum {
 	Q_ROLLBACK_TO,
 	Q_JOURNAL_ADD,
 	Q_JOURNAL_FIND,
+	Q_JOURNAL_RANGE,
 	Q_KV_PUT,
 	Q_KV_GET,
 	Q_KV_DEL,
@@ -135,6 +136,9 @@ static const char *const sql[Q_COUNT] = {
 			  " VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
 	[Q_JOURNAL_FIND] = "SELECT seq, dedupe, route, type, body, received_ms FROM journal"
 			   " WHERE dedupe = ?1 ORDER BY seq",
+	[Q_JOURNAL_RANGE] = "SELECT seq, dedupe, route, type, body, received_ms FROM journal"
+			    " WHERE seq > ?1 AND received_ms >= ?2 AND received_ms < ?3"
+			    " ORDER BY seq LIMIT ?4",
 	[Q_KV_PUT] = "INSERT INTO kv(ns, key, value, due_ms, request_id) VALUES(?1, ?2, ?3, ?4, ?5)"
 		     " ON CONFLICT(ns, key) DO UPDATE SET value = excluded.value,"
 		     " due_ms = excluded.due_ms, request_id = excluded.request_id",
@@ -418,11 +422,9 @@ static int sq_journal_add(struct store *s, const char *dedupe, const char *route
 	return sqlite3_changes(DB(s)) > 0 ? 1 : 0;
 }
 
-static int sq_journal_find(struct store *s, const char *dedupe,
-			   int (*cb)(void *ctx, const struct journal_row *r), void *ctx)
+static int journal_rows(sqlite3_stmt *st, int (*cb)(void *ctx, const struct journal_row *r),
+			void *ctx)
 {
-	sqlite3_stmt *st = stmt(s, Q_JOURNAL_FIND);
-	sqlite3_bind_text(st, 1, dedupe, -1, SQLITE_STATIC);
 	int rc, n = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct journal_row r = {
@@ -440,6 +442,26 @@ static int sq_journal_find(struct store *s, const char *dedupe,
 	}
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? n : -1;
+}
+
+static int sq_journal_find(struct store *s, const char *dedupe,
+			   int (*cb)(void *ctx, const struct journal_row *r), void *ctx)
+{
+	sqlite3_stmt *st = stmt(s, Q_JOURNAL_FIND);
+	sqlite3_bind_text(st, 1, dedupe, -1, SQLITE_STATIC);
+	return journal_rows(st, cb, ctx);
+}
+
+static int sq_journal_range(struct store *s, int64_t from_ms, int64_t until_ms, int64_t after,
+			    int limit, int (*cb)(void *ctx, const struct journal_row *r),
+			    void *ctx)
+{
+	sqlite3_stmt *st = stmt(s, Q_JOURNAL_RANGE);
+	sqlite3_bind_int64(st, 1, after);
+	sqlite3_bind_int64(st, 2, from_ms);
+	sqlite3_bind_int64(st, 3, until_ms);
+	sqlite3_bind_int(st, 4, limit);
+	return journal_rows(st, cb, ctx);
 }
 
 static int sq_kv_put(struct store *s, const char *ns, const char *key, const void *val, size_t len,
@@ -959,6 +981,7 @@ static const struct store_ops sqlite_ops = {
 	.rollback_to = sq_rollback_to,
 	.journal_add = sq_journal_add,
 	.journal_find = sq_journal_find,
+	.journal_range = sq_journal_range,
 	.kv_put = sq_kv_put,
 	.kv_get = sq_kv_get,
 	.kv_del = sq_kv_del,

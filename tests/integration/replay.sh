@@ -114,6 +114,40 @@ check "replayed again, it exits 0" 0 $?
 check "and the send is not queued again" 1 "$(outbox)"
 check "though the plugin ran" 4 "$(count "room_finished EV_rp2")"
 
+# A span of time instead of ids.
+"$AFTERCALL" replay -c "$WORK/r.yaml" --dry-run --since 1h >"$WORK/span.out" 2>&1
+check "a dry run of the last hour exits 0" 0 $?
+check "and lists every row of it" 3 "$(grep -c ': would run$' "$WORK/span.out")"
+check "in journal order" "EV_rp1 /webhooks/livekit,EV_rp2 /webhooks/livekit,EV_rp1 /hooks/other," \
+	"$(awk '{ printf "%s %s,", $1, $3 }' "$WORK/span.out")"
+"$AFTERCALL" replay -c "$WORK/r.yaml" --since 1h --route /hooks/other >"$WORK/span.out" 2>&1
+check "a replay of the last hour on one route exits 0" 0 $?
+check "and runs that route's event" 2 "$(count "other EV_rp1")"
+check "and no other" 4 "$(count "room_finished EV_rp2")"
+"$AFTERCALL" replay -c "$WORK/r.yaml" --since 2020-01-01T00:00:00Z --until 2020-01-02T00:00:00Z >"$WORK/none.out" 2>/dev/null
+check "a span with no events exits 1" 1 $?
+check "saying so" "no events in the journal received from 2020-01-01T00:00:00Z to 2020-01-02T00:00:00Z" "$(cat "$WORK/none.out")"
+# Rows of two routes, many more than a page, in a span of their own.
+values=
+for i in $(seq 1 150); do
+	route=/webhooks/livekit; [ $((i % 2)) = 0 ] && route=/hooks/other
+	values+="${values:+,}('$route', 'EV_old$i', 'room_finished', '{}', $((1600000000000 + i * 1000)))"
+done
+store_sql "$STORE" "INSERT INTO journal(route, dedupe, type, body, received_ms) VALUES $values" >/dev/null
+"$AFTERCALL" replay -c "$WORK/r.yaml" --dry-run --route /hooks/other \
+	--since 2020-09-13T12:26:40Z --until 2020-09-13T12:29:11Z >"$WORK/old.out" 2>&1
+check "a span over several pages, one route: every row of it" 75 "$(grep -c '^EV_old[0-9]*  room_finished  /hooks/other  .*: would run$' "$WORK/old.out")"
+check "and only those" 75 "$(wc -l <"$WORK/old.out")"
+check "from the first to the last" "EV_old2 EV_old150" "$(head -1 "$WORK/old.out" | cut -d' ' -f1) $(tail -1 "$WORK/old.out" | cut -d' ' -f1)"
+"$AFTERCALL" replay -c "$WORK/r.yaml" --dry-run --since 2020-09-13T12:26:41Z --until 2020-09-13T12:26:45Z >"$WORK/old.out" 2>&1
+check "--since is inclusive, --until not" "EV_old1 EV_old2 EV_old3 EV_old4 " "$(cut -d' ' -f1 "$WORK/old.out" | tr '\n' ' ')"
+for bad in "--since yesterday" "--since 2026-02-30T00:00:00Z" "--since -5m" "--since 1h --until 2h" "--since 1h EV_rp1"; do
+	# shellcheck disable=SC2086 # the options' words
+	"$AFTERCALL" replay -c "$WORK/r.yaml" --dry-run $bad >"$WORK/bad.out" 2>&1
+	check "replay $bad is a usage error" 2 $?
+done
+check_grep "naming what it takes" "both" "$WORK/bad.out"
+
 "$AFTERCALL" replay -c "$WORK/r.yaml" >/dev/null 2>&1
 check "no id is a usage error" 2 $?
 finish
