@@ -359,6 +359,19 @@ static int svc_render(ac_host *h, const char *name, const char *ctx, size_t len,
 	return render_with(h ? h->templates : NULL, name, ctx, len, out, err, errlen);
 }
 
+static int svc_template_require(ac_host *h, const char *name, char *err, size_t errlen)
+{
+	if (!h || !name) {
+		snprintf(err, errlen, "template_require: missing argument");
+		return -1;
+	}
+	if (!h->templates) {
+		snprintf(err, errlen, "no templates are loaded");
+		return -1;
+	}
+	return template_require(h->templates, name, h->p->name, err, errlen);
+}
+
 static void svc_render_free(ac_host *h, ac_rendered *out)
 {
 	if (!out)
@@ -387,6 +400,7 @@ const ac_host_services host_services = {
 	.outbox_enqueue = svc_outbox_enqueue,
 	.counter_add = svc_counter_add,
 	.log_enabled = svc_log_enabled,
+	.template_require = svc_template_require,
 };
 
 /* ---- running the chain -------------------------------------------------- */

@@ -287,8 +287,7 @@ static void loaded_free(struct loaded *l)
 		for (size_t i = 0; i < l->nplugins; i++)
 			plugin_unload(&l->plugins[i]);
 	free(l->plugins);
-	templates_free(l->templates.set);
-	pthread_rwlock_destroy(&l->templates.lock);
+	template_ref_free(&l->templates);
 	engine_unload(&l->engine);
 	config_free(l->cfg);
 	memset(l, 0, sizeof *l);
@@ -418,6 +417,15 @@ static void reload_templates(struct loaded *l)
 		return;
 	}
 	sb_free(&errs);
+	char why[1024];
+	/* Only the main thread writes the list (plugins' init), so it is read
+	 * here without the lock. */
+	if (template_check_required(&l->templates, fresh, why, sizeof why)) {
+		log_fields(AC_LOG_ERROR, "SIGHUP: templates not reloaded; keeping the old ones",
+			   "errors", why, LOG_END);
+		templates_free(fresh);
+		return;
+	}
 	pthread_rwlock_wrlock(&l->templates.lock);
 	struct template_set *old = l->templates.set;
 	l->templates.set = fresh;

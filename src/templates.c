@@ -448,6 +448,71 @@ const struct tfile *templates_find(const struct template_set *set, const char *n
 	return NULL;
 }
 
+static int has_template(const struct template_set *set, const char *name)
+{
+	const struct tfile *t = set ? templates_find(set, name) : NULL;
+	return t && t->has_front;
+}
+
+int template_require(struct template_ref *ref, const char *name, const char *plugin, char *err,
+		     size_t errlen)
+{
+	pthread_rwlock_wrlock(&ref->lock);
+	int rc = -1;
+	struct required *more = NULL;
+	if (!has_template(ref->set, name)) {
+		if (ref->set)
+			snprintf(err, errlen, "no template named %s in %s", name, ref->set->dir);
+		else
+			snprintf(err, errlen, "no templates are loaded");
+	} else if (!(more = realloc(ref->required, (ref->nrequired + 1) * sizeof *more))) {
+		snprintf(err, errlen, "out of memory");
+	} else {
+		ref->required = more;
+		struct required *r = &more[ref->nrequired];
+		r->name = strdup(name);
+		r->plugin = strdup(plugin);
+		if (r->name && r->plugin) {
+			ref->nrequired++;
+			rc = 0;
+		} else {
+			free(r->name);
+			free(r->plugin);
+			snprintf(err, errlen, "out of memory");
+		}
+	}
+	pthread_rwlock_unlock(&ref->lock);
+	return rc;
+}
+
+int template_check_required(const struct template_ref *ref, const struct template_set *set,
+			    char *why, size_t whylen)
+{
+	for (size_t i = 0; i < ref->nrequired; i++) {
+		const struct required *r = &ref->required[i];
+		if (!has_template(set, r->name)) {
+			snprintf(why, whylen, "%s/%s.md: missing or without front matter, and the %s plugin renders it",
+				 set->dir, r->name, r->plugin);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void template_ref_free(struct template_ref *ref)
+{
+	for (size_t i = 0; i < ref->nrequired; i++) {
+		free(ref->required[i].name);
+		free(ref->required[i].plugin);
+	}
+	free(ref->required);
+	ref->required = NULL;
+	ref->nrequired = 0;
+	templates_free(ref->set);
+	ref->set = NULL;
+	pthread_rwlock_destroy(&ref->lock);
+}
+
 /* ---- rendering ---------------------------------------------------------- */
 
 static const char *resolve_partial(void *ctx, const char *name, size_t *len)

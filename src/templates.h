@@ -87,10 +87,25 @@ int templates_render_ctx(const struct template_set *set, const struct tfile *t,
 			 const struct tcontext *c, ac_escape escape, struct rendered *out, char *err,
 			 size_t errlen);
 
-/* The live set, swapped whole on reload while renders go on. */
+/* The live set, swapped whole on reload while renders go on, and the
+ * templates plugins said they render (ABI 1.7 template_require), which a
+ * new set must have. */
 struct template_ref {
 	pthread_rwlock_t lock;
 	struct template_set *set;
+	struct required {
+		char *name, *plugin;
+	} *required;
+	size_t nrequired;
 };
+
+/* Records that `plugin` renders `name`: 0, or -1 with err when the live
+ * set has no such template (or no memory is left). */
+int template_require(struct template_ref *ref, const char *name, const char *plugin, char *err,
+		     size_t errlen);
+/* 0 when `set` has every required template, else -1 with why. */
+int template_check_required(const struct template_ref *ref, const struct template_set *set,
+			    char *why, size_t whylen);
+void template_ref_free(struct template_ref *ref);
 
 #endif

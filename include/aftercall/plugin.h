@@ -58,7 +58,7 @@ extern "C" {
 /* The ABI this header describes. A host accepts plugins of the same major
  * and a minor at most its own. */
 #define AC_PLUGIN_ABI_MAJOR 1u
-#define AC_PLUGIN_ABI_MINOR 6u
+#define AC_PLUGIN_ABI_MINOR 7u
 
 /* The name of the symbol the host looks up with dlsym(). */
 #define AC_PLUGIN_SYMBOL "aftercall_plugin"
@@ -318,6 +318,19 @@ typedef struct ac_host_services {
 	 * it: skip the work of a line nobody reads. The level may change at
 	 * a reload, so ask each time. Any thread, any time. */
 	int (*log_enabled)(ac_host *host, ac_log_level level);
+
+	/* ---- ABI 1.7 ---- */
+
+	/*
+	 * Declares that this plugin renders the template `name`: a SIGHUP
+	 * reload of a templates folder without it (or with a NAME.md that has
+	 * no front matter) is refused and the old templates kept, as for a
+	 * folder that does not compile. Returns 0, or -1 with a message in
+	 * err when no such template is loaded now. Call it from init(), for
+	 * the templates the plugin's config names.
+	 */
+	int (*template_require)(ac_host *host, const char *name, char *err,
+				size_t errlen);
 } ac_host_services;
 
 /*

@@ -4,7 +4,7 @@
 # recipient from participant metadata and from room metadata, no recipient at
 # all, on_missing_transcript: send, finish_grace when the room's end never
 # comes, a room name reused by two sessions, and templates that are not
-# there.
+# there, or that a reload would take away.
 . "${TOP_SRCDIR:-.}/tests/lib.sh"
 STORE=$(store_url c) || { not_ok "create the store"; finish; }
 
@@ -153,4 +153,16 @@ out=$("$AFTERCALL" check -c "$WORK/nt.yaml" 2>&1)
 case "$out" in *'default_template: a template name (letters, digits, _ and -, at most 64), not "../etc"'*) ok "a malformed template name is named with the rule";; *) not_ok "a malformed template name is named with the rule: $out";; esac
 "$AFTERCALL" audit -c "$WORK/c.yaml" --verify >/dev/null
 check "the audit chain verifies" 0 $?
+
+# Nor can a SIGHUP take the template the config names away afterwards.
+cp -r "$TEMPLATES" "$WORK/mt"
+sed "s#^templates: .*#templates: $WORK/mt#" "$WORK/c.yaml" >"$WORK/mt.yaml"
+start_host "$WORK/mt.yaml" || finish
+rm "$WORK/mt/summary.md"
+kill -HUP "$HOST_PID"
+for _ in $(seq 50); do grep -q 'templates not reloaded' "$WORK/host.log" && break; sleep 0.05; done
+check_grep "a reload without the configured template is refused, naming it" \
+	'"errors":"'"$WORK"'/mt/summary.md: missing or without front matter, and the multimail plugin renders it"' "$WORK/host.log"
+check "a transcript naming it is still taken" 200 \
+	"$(transcript '{"room":"kept-room","to":["kept@example.com"],"template":"summary"}')"
 finish

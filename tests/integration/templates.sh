@@ -7,6 +7,10 @@
 MUSTACHE="$PLUGIN_BUILDDIR/mustache/.libs/mustache.so"
 CTX="$TEST_DATA/contexts"
 render() { "$AFTERCALL" render --engine "$MUSTACHE" "$@"; }
+sighup() { # sighup PATTERN: SIGHUP the host, wait for PATTERN in its log
+	kill -HUP "$HOST_PID"
+	for _ in $(seq 50); do grep -q "$1" "$WORK/host.log" && break; sleep 0.05; done
+}
 
 # Each stock template with a realistic context: a subject, then a body a
 # person would send, with the caller's values escaped for Markdown.
@@ -98,16 +102,14 @@ check_grep "the plugin rendered through the subst engine" "^rendered Order A-17"
 
 # SIGHUP: a good change is taken; a broken one is refused and the old set kept.
 printf -- '---\nsubject: "Your order ${order}"\n---\nThanks.\n' >"$WORK/tpl/order.md"
-kill -HUP "$HOST_PID"
-for _ in $(seq 50); do grep -q 'templates reloaded' "$WORK/host.log" && break; sleep 0.05; done
+sighup 'templates reloaded'
 check_grep "SIGHUP reloads the templates" '"msg":"SIGHUP: templates reloaded"' "$WORK/host.log"
 printf '{"event":"room_finished","id":"EV_s2","order":"B-2"}' >"$WORK/ev2.json"
 tok=$("$AFTERCALL" sign --key APIt --secret test-secret-0123456789 "$WORK/ev2.json")
 check "an event after the reload is accepted" 200 "$(post /webhooks/livekit "$WORK/ev2.json" "$tok")"
 check_grep "it renders with the new template" "^rendered Your order B-2" "$WORK/subst.txt"
 printf -- '---\nsubject: "Broken ${order"\n---\nThanks.\n' >"$WORK/tpl/order.md"
-kill -HUP "$HOST_PID"
-for _ in $(seq 50); do grep -q 'templates not reloaded' "$WORK/host.log" && break; sleep 0.05; done
+sighup 'templates not reloaded'
 check_grep "a broken reload is refused" '"msg":"SIGHUP: templates not reloaded; keeping the old ones"' "$WORK/host.log"
 printf '{"event":"room_finished","id":"EV_s3","order":"C-3"}' >"$WORK/ev3.json"
 tok=$("$AFTERCALL" sign --key APIt --secret test-secret-0123456789 "$WORK/ev3.json")
@@ -115,8 +117,30 @@ check "an event after the refused reload is accepted" 200 "$(post /webhooks/live
 check_grep "it still renders with the kept template" "^rendered Your order C-3" "$WORK/subst.txt"
 stop_host
 
+
 # check reports a broken template with file, line and column.
 "$AFTERCALL" check -c "$WORK/subst.yaml" >"$WORK/broken.check" 2>&1
 check "check fails on a broken template" 1 $?
 check_grep "naming file:line:col" "$WORK/tpl/order.md:2:" "$WORK/broken.check"
+# A template a plugin declared it renders (ABI 1.7 template_require) cannot
+# be taken away by a reload; one it did not declare can.
+printf -- '---\nsubject: "Your order ${order}"\n---\nThanks.\n' >"$WORK/tpl/order.md"
+printf -- '---\nsubject: spare\n---\nspare\n' >"$WORK/tpl/spare.md"
+sed 's#render: order}#render: order, require: 1}#' "$WORK/subst.yaml" >"$WORK/require.yaml"
+start_host "$WORK/require.yaml" || not_ok "host starts with a required template"
+rm "$WORK/tpl/spare.md"
+sighup 'templates reloaded'
+check_grep "a reload without a template no plugin declared is taken" '"msg":"SIGHUP: templates reloaded","files":"1"' "$WORK/host.log"
+mv "$WORK/tpl/order.md" "$WORK/tpl/renamed.md"
+sighup 'templates not reloaded'
+check_grep "a reload without the declared one is refused, naming it and the plugin" \
+	'"msg":"SIGHUP: templates not reloaded; keeping the old ones","errors":"'"$WORK"'/tpl/order.md: missing or without front matter, and the counter plugin renders it"' "$WORK/host.log"
+printf '{"event":"room_finished","id":"EV_s4","order":"D-4"}' >"$WORK/ev4.json"
+tok=$("$AFTERCALL" sign --key APIt --secret test-secret-0123456789 "$WORK/ev4.json")
+check "an event after it is accepted" 200 "$(post /webhooks/livekit "$WORK/ev4.json" "$tok")"
+check_grep "and renders with the kept template" "^rendered Your order D-4" "$WORK/subst.txt"
+stop_host
+"$AFTERCALL" check -c "$WORK/require.yaml" >"$WORK/require.check" 2>&1
+check "check refuses a declared template that is not there" 1 $?
+check_grep "with the host's words" "plugins\[0\]: plugin counter: init failed: no template named order in $WORK/tpl" "$WORK/require.check"
 finish

@@ -13,18 +13,20 @@ static int init(const ac_host_services *svc, ac_host *host, const char *config_j
 	return 0;
 }
 
+#define major 1
+#define minor 2
+#define nocb 3
+
+#if BAD != nocb
 static ac_verdict on_event(void *state, const ac_event *ev, char *err, size_t errlen)
 {
 	return AC_CONTINUE;
 }
+#endif
 
 static void destroy(void *state)
 {
 }
-
-#define major 1
-#define minor 2
-#define nocb 3
 
 AC_PLUGIN_EXPORT const ac_plugin aftercall_plugin = {
 #if BAD == major

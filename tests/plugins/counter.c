@@ -7,7 +7,8 @@
  * config.sleep_type it records events of that type, then sleeps 300 ms. With
  * config.emit it emits a derived event of that type for each received one.
  * With config.render it renders that template with the event body as the
- * context and records "rendered SUBJECT". With config.send_url it puts a
+ * context and records "rendered SUBJECT"; with config.require as well, it
+ * declares at init that it renders that template. With config.send_url it puts a
  * MultiMail-shaped send in the outbox per event (idempotency key: the event
  * id; bearer: config.send_key) and records each outcome as
  * "delivery KEY done|dead STATUS ATTEMPTS". With config.received it also
@@ -102,6 +103,11 @@ static int init(const ac_host_services *svc, ac_host *host, const char *config_j
 		s->max_attempts = atoi(num);
 	if (get_field(config_json, "received", num, sizeof num))
 		s->received = atoi(num);
+	if (s->render[0] && get_field(config_json, "require", num, sizeof num) && atoi(num) &&
+	    svc->template_require(host, s->render, err, errlen)) {
+		free(s);
+		return -1;
+	}
 	*out = s;
 	return 0;
 }
