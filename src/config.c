@@ -30,6 +30,7 @@ struct walk {
 	int nerr;
 	int literal_secrets; /* a secret written in the file, not a ${VAR} */
 	size_t json_values;  /* made by to_json: aliases can multiply them */
+	int plain;	     /* a plugin's routes: no ${VAR} to expand */
 };
 
 /* Plugin configs are small; a few hundred bytes of nested YAML aliases can
@@ -83,6 +84,8 @@ static const char *scalar_raw(yaml_node_t *n)
  * after recording the error. */
 static char *expand(struct walk *w, yaml_node_t *n, const char *key, const char *s)
 {
+	if (w->plain)
+		return strdup(s);
 	struct strbuf b;
 	sb_init(&b);
 	while (*s) {
@@ -539,10 +542,11 @@ static int plugin_index(struct config *c, const char *name)
 	return -1;
 }
 
-static void chain_all(struct config *c, struct route *r)
+/* The chain of every plugin from index `first` on. */
+static void chain_from(struct config *c, struct route *r, size_t first)
 {
 	r->chain = calloc(c->nplugins ? c->nplugins : 1, sizeof *r->chain);
-	for (size_t i = 0; i < c->nplugins; i++)
+	for (size_t i = first; r->chain && i < c->nplugins; i++)
 		r->chain[r->nchain++] = i;
 }
 
@@ -610,109 +614,130 @@ static void parse_verifier(struct walk *w, struct config *c, struct verifier *vf
 	}
 }
 
-static void parse_routes(struct walk *w, struct config *c, yaml_node_t *n)
+/* One route of the sequence at `item`, named `key` in errors. Without a
+ * plugins key its chain is every plugin from index `first` on. */
+static void parse_route(struct walk *w, struct config *c, yaml_node_t *item, const char *key,
+			size_t first)
 {
-	if (!n) {
-		c->routes = calloc(1, sizeof *c->routes);
-		c->routes[0].path = strdup("/webhooks/livekit");
-		c->routes[0].verify = calloc(1, sizeof *c->routes[0].verify);
-		c->routes[0].nverify = 1;
-		c->routes[0].verify[0].kind = VERIFY_LIVEKIT;
-		chain_all(c, &c->routes[0]);
-		c->nroutes = 1;
+	char sub[128];
+	if (!is_map(w, item, key))
+		return;
+	static const char *const keys[] = {"path", "method", "verify", "event_type", "plugins", NULL};
+	static const char *const plugin_keys[] = {"path", "method", "verify", "event_type", NULL};
+	check_keys(w, item, key, w->plain ? plugin_keys : keys);
+	struct route *r = &c->routes[c->nroutes++];
+	yaml_node_t *v = map_get(w, item, "path");
+	snprintf(sub, sizeof sub, "%s.path", key);
+	if (!v)
+		err_at(w, item, sub, "required");
+	else if ((r->path = get_str(w, v, sub))) {
+		const char *open = strchr(r->path, '{'), *close = strchr(r->path, '}');
+		if (r->path[0] != '/' || strstr(r->path, "/..") || strchr(r->path, '?'))
+			err_at(w, v, sub, "expected an absolute path, got \"%s\"", r->path);
+		else if ((open || close) &&
+			 (!open || !close || close < open || strchr(open + 1, '{') ||
+			  strchr(close + 1, '}') || open[-1] != '/' || (close[1] && close[1] != '/')))
+			err_at(w, v, sub, "at most one {name} segment, between slashes");
+		else if (!strcmp(r->path, "/healthz") || !strcmp(r->path, "/metrics"))
+			err_at(w, v, sub, "%s is reserved", r->path);
+		for (size_t j = 0; j + 1 < c->nroutes; j++)
+			if (c->routes[j].path && !strcmp(c->routes[j].path, r->path))
+				err_at(w, v, sub, "route %s is defined twice", r->path);
+	}
+	snprintf(sub, sizeof sub, "%s.verify", key);
+	if (!(v = map_get(w, item, "verify"))) {
+		err_at(w, item, sub, "required (livekit, hmac or bearer, or a list of them)");
+	} else if (v->type == YAML_SEQUENCE_NODE) {
+		size_t nv = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+		r->verify = calloc(nv ? nv : 1, sizeof *r->verify);
+		if (!nv)
+			err_at(w, v, sub, "give at least one verifier");
+		for (yaml_node_item_t *vi = v->data.sequence.items.start;
+		     vi < v->data.sequence.items.top; vi++) {
+			char vsub[160];
+			snprintf(vsub, sizeof vsub, "%s[%zu]", sub, r->nverify);
+			parse_verifier(w, c, &r->verify[r->nverify++], node(w, *vi), vsub);
+		}
+	} else {
+		r->verify = calloc(1, sizeof *r->verify);
+		r->nverify = 1;
+		parse_verifier(w, c, &r->verify[0], v, sub);
+	}
+	if ((v = map_get(w, item, "method"))) {
+		snprintf(sub, sizeof sub, "%s.method", key);
+		char *m = get_str(w, v, sub);
+		if (m && !strcmp(m, "GET"))
+			r->is_get = 1;
+		else if (m && strcmp(m, "POST"))
+			err_at(w, v, sub, "expected POST or GET, got \"%s\"", m);
+		free(m);
+	}
+	if ((v = map_get(w, item, "event_type"))) {
+		snprintf(sub, sizeof sub, "%s.event_type", key);
+		r->event_type = get_str(w, v, sub);
+		if (r->event_type && (!*r->event_type || strlen(r->event_type) > 100))
+			err_at(w, v, sub, "expected a short event type name");
+	}
+	snprintf(sub, sizeof sub, "%s.plugins", key);
+	if (!(v = map_get(w, item, "plugins"))) {
+		chain_from(c, r, first);
 		return;
 	}
-	if (!is_seq(w, n, "routes"))
+	if (!is_seq(w, v, sub))
 		return;
-	size_t cap = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
-	c->routes = calloc(cap ? cap : 1, sizeof *c->routes);
+	size_t n_items = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+	r->chain = calloc(n_items ? n_items : 1, sizeof *r->chain);
+	for (yaml_node_item_t *pi = v->data.sequence.items.start; pi < v->data.sequence.items.top;
+	     pi++) {
+		char *name = get_str(w, node(w, *pi), sub);
+		if (!name)
+			continue;
+		int idx = plugin_index(c, name);
+		if (idx < 0)
+			err_at(w, node(w, *pi), sub, "no plugin named \"%s\" in plugins", name);
+		else
+			r->chain[r->nchain++] = (size_t)idx;
+		free(name);
+	}
+}
+
+/* Appends the routes of the sequence n; `first` as for parse_route. */
+static void parse_route_seq(struct walk *w, struct config *c, yaml_node_t *n, const char *name,
+			    size_t first)
+{
+	if (!is_seq(w, n, name))
+		return;
+	size_t add = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+	struct route *more = realloc(c->routes, (c->nroutes + add + 1) * sizeof *more);
+	if (!more) {
+		err_at(w, n, name, "out of memory");
+		return;
+	}
+	c->routes = more;
+	memset(&c->routes[c->nroutes], 0, (add + 1) * sizeof *more);
 	int i = 0;
 	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
 	     it++, i++) {
-		yaml_node_t *item = node(w, *it);
-		char key[64], sub[96];
-		snprintf(key, sizeof key, "routes[%d]", i);
-		if (!is_map(w, item, key))
-			continue;
-		static const char *const keys[] = {"path",	 "method",  "verify",
-						   "event_type", "plugins", NULL};
-		check_keys(w, item, key, keys);
-		struct route *r = &c->routes[c->nroutes++];
-		yaml_node_t *v = map_get(w, item, "path");
-		snprintf(sub, sizeof sub, "%s.path", key);
-		if (!v)
-			err_at(w, item, sub, "required");
-		else if ((r->path = get_str(w, v, sub))) {
-			const char *open = strchr(r->path, '{'), *close = strchr(r->path, '}');
-			if (r->path[0] != '/' || strstr(r->path, "/..") || strchr(r->path, '?'))
-				err_at(w, v, sub, "expected an absolute path, got \"%s\"", r->path);
-			else if ((open || close) &&
-				 (!open || !close || close < open || strchr(open + 1, '{') ||
-				  strchr(close + 1, '}') || open[-1] != '/' ||
-				  (close[1] && close[1] != '/')))
-				err_at(w, v, sub, "at most one {name} segment, between slashes");
-			else if (!strcmp(r->path, "/healthz") || !strcmp(r->path, "/metrics"))
-				err_at(w, v, sub, "%s is reserved", r->path);
-			for (size_t j = 0; j + 1 < c->nroutes; j++)
-				if (c->routes[j].path && !strcmp(c->routes[j].path, r->path))
-					err_at(w, v, sub, "route %s is defined twice", r->path);
-		}
-		snprintf(sub, sizeof sub, "%s.verify", key);
-		if (!(v = map_get(w, item, "verify"))) {
-			err_at(w, item, sub, "required (livekit, hmac or bearer, or a list of them)");
-		} else if (v->type == YAML_SEQUENCE_NODE) {
-			size_t nv = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-			r->verify = calloc(nv ? nv : 1, sizeof *r->verify);
-			if (!nv)
-				err_at(w, v, sub, "give at least one verifier");
-			for (yaml_node_item_t *vi = v->data.sequence.items.start;
-			     vi < v->data.sequence.items.top; vi++) {
-				char vsub[128];
-				snprintf(vsub, sizeof vsub, "%s[%zu]", sub, r->nverify);
-				parse_verifier(w, c, &r->verify[r->nverify++], node(w, *vi), vsub);
-			}
-		} else {
-			r->verify = calloc(1, sizeof *r->verify);
-			r->nverify = 1;
-			parse_verifier(w, c, &r->verify[0], v, sub);
-		}
-		if ((v = map_get(w, item, "method"))) {
-			snprintf(sub, sizeof sub, "%s.method", key);
-			char *m = get_str(w, v, sub);
-			if (m && !strcmp(m, "GET"))
-				r->is_get = 1;
-			else if (m && strcmp(m, "POST"))
-				err_at(w, v, sub, "expected POST or GET, got \"%s\"", m);
-			free(m);
-		}
-		if ((v = map_get(w, item, "event_type"))) {
-			snprintf(sub, sizeof sub, "%s.event_type", key);
-			r->event_type = get_str(w, v, sub);
-			if (r->event_type && (!*r->event_type || strlen(r->event_type) > 100))
-				err_at(w, v, sub, "expected a short event type name");
-		}
-		snprintf(sub, sizeof sub, "%s.plugins", key);
-		if (!(v = map_get(w, item, "plugins"))) {
-			chain_all(c, r);
-			continue;
-		}
-		if (!is_seq(w, v, sub))
-			continue;
-		size_t n_items = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-		r->chain = calloc(n_items ? n_items : 1, sizeof *r->chain);
-		for (yaml_node_item_t *pi = v->data.sequence.items.start;
-		     pi < v->data.sequence.items.top; pi++) {
-			char *name = get_str(w, node(w, *pi), sub);
-			if (!name)
-				continue;
-			int idx = plugin_index(c, name);
-			if (idx < 0)
-				err_at(w, node(w, *pi), sub, "no plugin named \"%s\" in plugins", name);
-			else
-				r->chain[r->nchain++] = (size_t)idx;
-			free(name);
-		}
+		char key[64];
+		snprintf(key, sizeof key, "%.40s[%d]", name, i);
+		parse_route(w, c, node(w, *it), key, first);
 	}
+}
+
+static void parse_routes(struct walk *w, struct config *c, yaml_node_t *n)
+{
+	if (n) {
+		c->routes_given = 1;
+		parse_route_seq(w, c, n, "routes", 0);
+		return;
+	}
+	c->routes = calloc(1, sizeof *c->routes);
+	c->routes[0].path = strdup("/webhooks/livekit");
+	c->routes[0].verify = calloc(1, sizeof *c->routes[0].verify);
+	c->routes[0].nverify = 1;
+	c->routes[0].verify[0].kind = VERIFY_LIVEKIT;
+	chain_from(c, &c->routes[0], 0);
+	c->nroutes = 1;
 }
 
 static void parse_outbox(struct walk *w, struct config *c, yaml_node_t *n)
@@ -877,6 +902,29 @@ struct config *config_load(const char *file, struct strbuf *errs)
 		return NULL;
 	}
 	return c;
+}
+
+int config_add_routes(struct config *c, const char *origin, const char *json, size_t first,
+		      struct strbuf *errs)
+{
+	struct walk w = {.file = origin, .errs = errs, .plain = 1};
+	yaml_parser_t parser;
+	yaml_parser_initialize(&parser);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)json, strlen(json));
+	int loaded = yaml_parser_load(&parser, &w.doc);
+	if (!loaded)
+		sb_printf(errs, "%s: routes: not JSON: %s\n", origin,
+			  parser.problem ? parser.problem : "unknown");
+	yaml_parser_delete(&parser);
+	if (!loaded)
+		return -1;
+	yaml_node_t *root = yaml_document_get_root_node(&w.doc);
+	if (!root)
+		err_at(&w, NULL, "routes", "empty");
+	else
+		parse_route_seq(&w, c, root, "routes", first);
+	yaml_document_delete(&w.doc);
+	return w.nerr ? -1 : 0;
 }
 
 static int same_str(const char *a, const char *b)

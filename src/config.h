@@ -66,6 +66,7 @@ struct config {
 	size_t nplugins;
 	struct route *routes;
 	size_t nroutes;
+	int routes_given; /* the file has a routes section: plugins add none */
 	int literal_secrets; /* the file holds a secret in clear */
 	char *metrics_bearer; /* GET /metrics: this token, else loopback only */
 };
@@ -84,6 +85,12 @@ struct config {
  * error ("FILE:LINE: KEY: message") appended to errs. */
 struct config *config_load(const char *file, struct strbuf *errs);
 void config_free(struct config *c);
+/* Appends the routes a plugin offers (ABI 1.7 `routes`), a JSON array in
+ * the routes section's form without `plugins`; each is chained through
+ * plugin `first` and those after it. Errors go to errs, each line
+ * starting with `origin`. 0, or -1. */
+int config_add_routes(struct config *c, const char *origin, const char *json, size_t first,
+		      struct strbuf *errs);
 
 /* What differs between two configs that a reload cannot take (the listen
  * address, the store, the plugins, the routes' shape, ...), or NULL when

@@ -272,6 +272,26 @@ static int opt_config(int argc, char **argv, const char *usage, const char **fil
 
 /* ---- loading ------------------------------------------------------------ */
 
+/* Without a routes section, the routes the plugins offer (ABI 1.7) follow
+ * the LiveKit one, each through its plugin and those after it. The
+ * plugins have run init. 0, or -1 with errors in errs. */
+static int add_plugin_routes(struct config *cfg, const struct plugin *plugins, size_t n,
+			     struct strbuf *errs)
+{
+	int bad = 0;
+	for (size_t i = 0; !cfg->routes_given && i < n; i++) {
+		const ac_plugin *d = plugins[i].d;
+		const char *json = plugins[i].inited && PLUGIN_HAS(d, routes) && d->routes
+					   ? d->routes(plugins[i].state)
+					   : NULL;
+		char origin[300];
+		snprintf(origin, sizeof origin, "%s: plugin %s", cfg->file, plugins[i].name);
+		if (json && config_add_routes(cfg, origin, json, i, errs))
+			bad = 1;
+	}
+	return bad ? -1 : 0;
+}
+
 struct loaded {
 	struct config *cfg;
 	struct plugin *plugins;
@@ -372,6 +392,13 @@ static void reload_config(const char *file, struct loaded *l, struct http *h,
 		log_fields(AC_LOG_ERROR, "SIGHUP: config not reloaded; keeping the running one",
 			   "errors", errs.data ? errs.data : "", LOG_END);
 		sb_free(&errs);
+		return;
+	}
+	if (add_plugin_routes(fresh, l->plugins, l->nplugins, &errs)) {
+		log_fields(AC_LOG_ERROR, "SIGHUP: config not reloaded; keeping the running one",
+			   "errors", errs.data ? errs.data : "", LOG_END);
+		sb_free(&errs);
+		config_free(fresh);
 		return;
 	}
 	sb_free(&errs);
@@ -525,6 +552,13 @@ static int cmd_serve(int argc, char **argv)
 		store_close(store);
 		return 1;
 	}
+	if (add_plugin_routes(l.cfg, l.plugins, l.nplugins, &errs)) {
+		fputs(errs.data ? errs.data : "", stderr);
+		log_fields(AC_LOG_ERROR, "cannot start: a plugin's routes", "config", file, LOG_END);
+		sb_free(&errs);
+		rc = 1;
+		goto out;
+	}
 	if (dispatcher_start(d)) {
 		log_fields(AC_LOG_ERROR, "cannot start the dispatcher thread", LOG_END);
 		rc = 1;
@@ -657,6 +691,8 @@ static int cmd_check(int argc, char **argv)
 			bad = 1;
 		}
 	}
+	if (!bad && add_plugin_routes(l.cfg, l.plugins, l.nplugins, &errs))
+		bad = 1;
 	/* serve opens libcurl at its first send; a missing one is found here
 	 * rather than by the first email that cannot leave. */
 	char why[256];
@@ -1360,6 +1396,11 @@ static int replay_id(struct dispatcher *d, const struct config *cfg, struct foun
 		gmtime_r(&t, &tm);
 		strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
 		printf("%s  %s  %s  received %s: ", r->dedupe, r->type, r->route, when);
+		if (!rt && !d && !cfg->routes_given) {
+			/* The routes plugins offer are known once they run init. */
+			printf("would run, if a plugin still offers route %s\n", r->route);
+			continue;
+		}
 		if (!rt) {
 			printf("not replayed: the config has no route %s\n", r->route);
 			bad++;
@@ -1550,6 +1591,16 @@ static int cmd_replay(int argc, char **argv)
 		    : dispatcher_new(l.cfg, st, &l.templates, l.plugins, l.nplugins, err, sizeof err);
 	if (!dry && !d) {
 		fprintf(stderr, "aftercall replay: %s\n", err);
+		free(l.plugins);
+		l.plugins = NULL;
+		loaded_free(&l);
+		store_close(st);
+		return 1;
+	}
+	if (d && add_plugin_routes(l.cfg, l.plugins, l.nplugins, &errs)) {
+		fputs(errs.data ? errs.data : "", stderr);
+		sb_free(&errs);
+		dispatcher_free(d);
 		free(l.plugins);
 		l.plugins = NULL;
 		loaded_free(&l);

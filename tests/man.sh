@@ -132,7 +132,7 @@ while read -r fn arr key; do
 	"parse_log keys") prefix=log. ;;
 	"parse_outbox keys") prefix=outbox. ;;
 	"parse_plugins keys") prefix='plugins[].' ;;
-	"parse_routes keys") prefix='routes[].' ;;
+	"parse_route keys" | "parse_route plugin_keys") prefix='routes[].' ;;
 	"parse_verifier keys") prefix= ;;
 	"parse_verifier hkeys") prefix=hmac. ;;
 	*)

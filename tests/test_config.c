@@ -38,6 +38,72 @@ static const char minimal[] = "listen: 127.0.0.1:8080\n"
 			      "plugins:\n"
 			      "  - name: log\n";
 
+/* ABI 1.7: routes a plugin offers, added after the LiveKit one when the
+ * file has no routes section. */
+START_TEST(plugin_routes_are_added)
+{
+	struct strbuf errs;
+	struct config *c = load("listen: 127.0.0.1:8080\n"
+				"store: sqlite:/tmp/x.db\n"
+				"livekit: {keys: {APIa: secret-a}}\n"
+				"plugins:\n  - name: first\n  - name: mm\n  - name: last\n",
+				&errs);
+	ck_assert_msg(c != NULL, "%s", errs.data);
+	ck_assert_int_eq(c->routes_given, 0);
+	ck_assert_int_eq(config_add_routes(c, "plugin mm",
+					   "[{\"path\":\"/v1/t\",\"event_type\":\"transcript\","
+					   "\"verify\":[\"livekit\",{\"bearer\":\"${NOT_A_VAR}-0123456789\"}]},"
+					   "{\"path\":\"/v1/h/{email}\",\"method\":\"GET\","
+					   "\"verify\":\"livekit\"}]",
+					   1, &errs),
+			 0);
+	ck_assert_uint_eq(c->nroutes, 3);
+	const struct route *t = &c->routes[1], *h = &c->routes[2];
+	ck_assert_str_eq(t->path, "/v1/t");
+	ck_assert_str_eq(t->event_type, "transcript");
+	ck_assert_uint_eq(t->nverify, 2);
+	ck_assert_int_eq(t->verify[1].kind, VERIFY_BEARER);
+	/* The plugin's text is taken as it is: no ${VAR} expansion. */
+	ck_assert_str_eq(t->verify[1].secret, "${NOT_A_VAR}-0123456789");
+	/* Through the plugin and those after it, not those before. */
+	ck_assert_uint_eq(t->nchain, 2);
+	ck_assert_uint_eq(t->chain[0], 1);
+	ck_assert_uint_eq(t->chain[1], 2);
+	ck_assert_int_eq(h->is_get, 1);
+	ck_assert_uint_eq(h->nchain, 2);
+	ck_assert_uint_eq(c->routes[0].nchain, 3);
+
+	/* A path taken already, a plugins key, a bad verifier and bad JSON are
+	 * each refused, naming the plugin. */
+	static const char *const bad[][2] = {
+		{"[{\"path\":\"/v1/t\",\"verify\":\"livekit\"}]", "route /v1/t is defined twice"},
+		{"[{\"path\":\"/x\",\"verify\":\"livekit\",\"plugins\":[\"first\"]}]",
+		 "routes[0].plugins: unknown key"},
+		{"[{\"path\":\"/y\",\"verify\":\"nope\"}]", "routes[0].verify: expected livekit"},
+		{"[{\"path\":", "plugin mm: routes: not JSON"},
+		{"{\"path\":\"/z\"}", "routes: expected a list"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		sb_free(&errs);
+		ck_assert_int_eq(config_add_routes(c, "plugin mm", bad[i][0], 1, &errs), -1);
+		ck_assert_msg(errs.data && strstr(errs.data, bad[i][1]) &&
+				      !strncmp(errs.data, "plugin mm", 9),
+			      "case %zu: %s", i, errs.data ? errs.data : "(none)");
+	}
+	config_free(c);
+	sb_free(&errs);
+
+	c = load("listen: 127.0.0.1:8080\nstore: sqlite:/tmp/x.db\n"
+		 "livekit: {keys: {APIa: secret-a}}\nplugins: [{name: log}]\n"
+		 "routes: [{path: /a, verify: livekit}]\n",
+		 &errs);
+	ck_assert_msg(c != NULL, "%s", errs.data);
+	ck_assert_int_eq(c->routes_given, 1);
+	config_free(c);
+	sb_free(&errs);
+}
+END_TEST
+
 START_TEST(minimal_with_defaults)
 {
 	setenv("AC_TEST_SECRET", "from-env", 1);
@@ -281,6 +347,7 @@ int main(void)
 	tcase_add_test(tc, plugin_config_becomes_json);
 	tcase_add_test(tc, alias_bombs_are_refused);
 	tcase_add_test(tc, sizes);
+	tcase_add_test(tc, plugin_routes_are_added);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

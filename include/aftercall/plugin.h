@@ -402,6 +402,20 @@ typedef struct ac_plugin {
 	 * a 500.
 	 */
 	int (*on_query)(void *state, const ac_query *q, ac_response *resp);
+
+	/* ---- ABI 1.7 ---- */
+
+	/*
+	 * Optional. The routes this plugin serves when the config file has no
+	 * `routes` section, after the host's POST /webhooks/livekit: a JSON
+	 * array in that section's form, objects with path, verify and
+	 * optionally method and event_type. Each runs this plugin and those
+	 * after it in the plugins list. ${VAR} is not expanded: give the
+	 * values themselves (secrets from the plugin's own config). Called on
+	 * the main thread after init(), again at each SIGHUP reload; return
+	 * NULL for none. The text stays the plugin's, valid until destroy().
+	 */
+	const char *(*routes)(void *state);
 } ac_plugin;
 
 #ifdef __cplusplus

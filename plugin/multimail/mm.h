@@ -28,6 +28,7 @@ struct mm {
 	char *transcript_type;
 	int history_max;	/* threads in a contact's history */
 	int64_t history_ttl_ms; /* how long a fetched thread counts as fresh */
+	char *routes;		/* what routes() offers, as JSON */
 };
 
 /* ---- state in the host's key-value store (JSON values) ---- */

@@ -148,6 +148,28 @@ int mm_template_exists(struct mm *m, const char *name, char *why, size_t whylen)
 	return 1;
 }
 
+/* The routes offered when the config has none (ABI 1.7): the agent's
+ * summaries and history queries, signed as LiveKit signs or with
+ * transcript_token; MultiMail's webhooks when webhook_secret is given. */
+static char *default_routes(const struct mm *m, const char *token, const char *webhook_secret)
+{
+	json_t *verify = json_pack("[s]", "livekit");
+	if (token)
+		json_array_append_new(verify, json_pack("{ss}", "bearer", token));
+	json_t *routes = json_pack("[{sssssO}{ssssso}]", "path", "/v1/transcripts", "event_type",
+				   m->transcript_type, "verify", verify, "path",
+				   "/v1/contacts/{email}/history", "method", "GET", "verify", verify);
+	if (routes && webhook_secret)
+		json_array_append_new(
+			routes, json_pack("{ss s{s{ssssssss}}}", "path", "/webhooks/multimail",
+					  "verify", "hmac", "header", "X-MultiMail-Signature",
+					  "prefix", "sha256=", "encoding", "hex", "secret",
+					  webhook_secret));
+	char *text = routes ? json_dumps(routes, JSON_COMPACT) : NULL;
+	json_decref(routes);
+	return text;
+}
+
 static void mm_free(struct mm *m)
 {
 	if (!m)
@@ -158,6 +180,7 @@ static void mm_free(struct mm *m)
 	free(m->missing_template);
 	free(m->default_template);
 	free(m->transcript_type);
+	free(m->routes);
 	json_decref(m->sender);
 	free(m);
 }
@@ -184,7 +207,8 @@ static int init(const ac_host_services *svc, ac_host *host, const char *config_j
 		"api_url",	    "api_key",		"mailbox_id",	    "trigger",
 		"transcript_wait", "finish_grace",	"on_missing_transcript",
 		"missing_template", "default_template", "sender",	    "transcript_type",
-		"history_max",	    "history_ttl",	NULL};
+		"history_max",	    "history_ttl",	"webhook_secret",   "transcript_token",
+		NULL};
 	const char *k;
 	json_t *v;
 	json_object_foreach(cfg, k, v)
@@ -282,6 +306,18 @@ static int init(const ac_host_services *svc, ac_host *host, const char *config_j
 		bad = 1;
 	}
 	m->sender = sender ? json_incref(sender) : json_object();
+	char *token = bad ? NULL : cfg_str(cfg, "transcript_token", NULL, err, errlen, &bad);
+	if (token && strlen(token) < 16) {
+		snprintf(err, errlen, "transcript_token: at least 16 characters");
+		bad = 1;
+	}
+	char *hook = bad ? NULL : cfg_str(cfg, "webhook_secret", NULL, err, errlen, &bad);
+	if (!bad && !(m->routes = default_routes(m, token, hook))) {
+		snprintf(err, errlen, "out of memory");
+		bad = 1;
+	}
+	free(token);
+	free(hook);
 	json_decref(cfg);
 	if (bad) {
 		mm_free(m);
@@ -337,6 +373,11 @@ static int on_query(void *state, const ac_query *q, ac_response *resp)
 	return mm_on_query(state, q, resp);
 }
 
+static const char *routes(void *state)
+{
+	return ((struct mm *)state)->routes;
+}
+
 static void destroy(void *state)
 {
 	mm_free(state);
@@ -352,4 +393,5 @@ AC_PLUGIN_EXPORT const ac_plugin aftercall_plugin = {
 	.on_delivery = on_delivery,
 	.destroy = destroy,
 	.on_query = on_query,
+	.routes = routes,
 };

@@ -165,4 +165,38 @@ check_grep "a reload without the configured template is refused, naming it" \
 	'"errors":"'"$WORK"'/mt/summary.md: missing or without front matter, and the multimail plugin renders it"' "$WORK/host.log"
 check "a transcript naming it is still taken" 200 \
 	"$(transcript '{"room":"kept-room","to":["kept@example.com"],"template":"summary"}')"
+stop_host
+
+# Without a routes section, multimail offers its routes (ABI 1.7) after the
+# LiveKit one: summaries and history queries signed as LiveKit signs or
+# with transcript_token, MultiMail's webhooks with webhook_secret.
+HOOK=whsec-correlate-0123456789
+awk '/^routes:/ { skip = 1; next } skip && /^plugins:/ { skip = 0 } !skip' "$WORK/c.yaml" |
+	sed "s/^      finish_grace: 3\$/      finish_grace: 3\n      transcript_token: correlate-bearer-0123\n      webhook_secret: $HOOK/" >"$WORK/d.yaml"
+out=$("$AFTERCALL" check -c "$WORK/d.yaml" 2>&1)
+check "check accepts a config without routes" 0 $?
+check "and lists the routes multimail offers after the LiveKit one" "POST /webhooks/livekit verify=livekit plugins=multimail
+POST /v1/transcripts verify=livekit|bearer event_type=transcript plugins=multimail
+GET /v1/contacts/{email}/history verify=livekit|bearer plugins=multimail
+POST /webhooks/multimail verify=hmac plugins=multimail" "$(sed -n 's/^  route   //p' <<<"$out" | tr -s ' ')"
+start_host "$WORK/d.yaml" || finish
+check "a summary on the offered route, with the token" 200 \
+	"$(transcript '{"room":"d-room","to":["d@example.com"],"summary":"Default routes."}')"
+check "a summary with a wrong token is 401" 401 "$(post /v1/transcripts "$WORK/t.json" "Bearer wrong-bearer-token-000")"
+hist() { curl -s -o "$WORK/hist.out" -w '%{http_code}' -H "Authorization: Bearer $1" "http://127.0.0.1:$PORT/v1/contacts/nobody@example.com/history"; }
+check "a history query on the offered route, with a wrong token, is 401" 401 "$(hist wrong-bearer-token-000)"
+check "with the token, multimail answers: no such contact" 404 "$(hist correlate-bearer-0123)"
+if grep -q 'no such route' "$WORK/hist.out"; then not_ok "not the host's 404: $(cat "$WORK/hist.out")"; else ok "not the host's 404"; fi
+printf '{"event":"oversight.approved","timestamp":"2026-11-26T00:00:00.000Z","data":{"email_id":"em_unknown"}}' >"$WORK/mm.json"
+sig=$(openssl dgst -sha256 -hmac "$HOOK" -hex <"$WORK/mm.json" | sed 's/.*= //')
+hook() { curl -s -o /dev/null -w '%{http_code}' -H "X-MultiMail-Signature: sha256=$1" --data-binary @"$WORK/mm.json" "http://127.0.0.1:$PORT/webhooks/multimail"; }
+check "a MultiMail webhook signed with webhook_secret" 200 "$(hook "$sig")"
+check "one signed otherwise is 401" 401 "$(hook "${sig/a/b}")"
+kill -HUP "$HOST_PID"
+for _ in $(seq 50); do grep -q 'SIGHUP: config' "$WORK/host.log" && break; sleep 0.05; done
+check_grep "a SIGHUP reloads such a config (the offered routes are offered again)" '"msg":"SIGHUP: config reloaded"' "$WORK/host.log"
+check "and the routes still answer" 200 "$(hook "$sig")"
+sed 's/^      transcript_token: .*/      transcript_token: short/' "$WORK/d.yaml" >"$WORK/short.yaml"
+out=$("$AFTERCALL" check -c "$WORK/short.yaml" 2>&1)
+case "$out" in *"transcript_token: at least 16 characters"*) ok "a short transcript_token is refused";; *) not_ok "a short transcript_token is refused: $out";; esac
 finish
