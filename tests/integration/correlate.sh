@@ -196,6 +196,14 @@ kill -HUP "$HOST_PID"
 for _ in $(seq 50); do grep -q 'SIGHUP: config' "$WORK/host.log" && break; sleep 0.05; done
 check_grep "a SIGHUP reloads such a config (the offered routes are offered again)" '"msg":"SIGHUP: config reloaded"' "$WORK/host.log"
 check "and the routes still answer" 200 "$(hook "$sig")"
+stop_host
+# replay finds the offered routes too; a dry run, which starts no plugin,
+# says it would run if the plugin still offers the route.
+"$AFTERCALL" replay -c "$WORK/d.yaml" --dry-run --route /v1/transcripts --since 1h >"$WORK/dry.out" 2>&1
+check "a dry replay on an offered route exits 0" 0 $?
+check_grep "and says it depends on the plugin" ": would run, if a plugin still offers route /v1/transcripts$" "$WORK/dry.out"
+"$AFTERCALL" replay -c "$WORK/d.yaml" --route /webhooks/multimail --since 1h >"$WORK/run.out" 2>&1
+check "a replay on an offered route runs it" 1 "$(grep -c ': accepted (request replay-' "$WORK/run.out")"
 sed 's/^      transcript_token: .*/      transcript_token: short/' "$WORK/d.yaml" >"$WORK/short.yaml"
 out=$("$AFTERCALL" check -c "$WORK/short.yaml" 2>&1)
 case "$out" in *"transcript_token: at least 16 characters"*) ok "a short transcript_token is refused";; *) not_ok "a short transcript_token is refused: $out";; esac
