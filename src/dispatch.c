@@ -365,6 +365,12 @@ static int svc_template_require(ac_host *h, const char *name, char *err, size_t 
 		snprintf(err, errlen, "template_require: missing argument");
 		return -1;
 	}
+	/* Only while init() runs, on the main thread: the list is then never
+	 * written while serve runs, and a reload reads it without a lock. */
+	if (h->p->inited) {
+		snprintf(err, errlen, "template_require: only from init()");
+		return -1;
+	}
 	if (!h->templates) {
 		snprintf(err, errlen, "no templates are loaded");
 		return -1;

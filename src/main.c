@@ -394,7 +394,19 @@ static void reload_config(const char *file, struct loaded *l, struct http *h,
 		sb_free(&errs);
 		return;
 	}
-	if (add_plugin_routes(fresh, l->plugins, l->nplugins, &errs)) {
+	/* The running plugins offer their routes again; a change to the
+	 * plugins themselves is reported as such, before any route error. */
+	int routes_bad = add_plugin_routes(fresh, l->plugins, l->nplugins, &errs);
+	const char *why = config_restart_needed(l->cfg, fresh);
+	if (why) {
+		log_fields(AC_LOG_ERROR,
+			   "SIGHUP: config not reloaded: this change needs a restart; keeping the running one",
+			   "changed", why, LOG_END);
+		sb_free(&errs);
+		config_free(fresh);
+		return;
+	}
+	if (routes_bad) {
 		log_fields(AC_LOG_ERROR, "SIGHUP: config not reloaded; keeping the running one",
 			   "errors", errs.data ? errs.data : "", LOG_END);
 		sb_free(&errs);
@@ -402,14 +414,6 @@ static void reload_config(const char *file, struct loaded *l, struct http *h,
 		return;
 	}
 	sb_free(&errs);
-	const char *why = config_restart_needed(l->cfg, fresh);
-	if (why) {
-		log_fields(AC_LOG_ERROR,
-			   "SIGHUP: config not reloaded: this change needs a restart; keeping the running one",
-			   "changed", why, LOG_END);
-		config_free(fresh);
-		return;
-	}
 	struct retired *r = malloc(sizeof *r);
 	if (!r) {
 		config_free(fresh);
@@ -642,8 +646,9 @@ static void print_store_line(const struct config *cfg)
 		printf("  store   %s (created at first start)\n", cfg->store);
 		return;
 	}
-	struct store *st = store_open(cfg->store, cfg->store_sync_full, STORE_MIGRATE, err,
-				      sizeof err);
+	/* EXISTING too: an empty file is read, not given WAL mode. */
+	struct store *st = store_open(cfg->store, cfg->store_sync_full,
+				      STORE_MIGRATE | STORE_EXISTING, err, sizeof err);
 	if (!st) {
 		printf("  store   %s (%s)\n", store_display(cfg->store), err);
 		return;
@@ -1467,7 +1472,8 @@ static int parse_when(const char *s, int64_t now_ms, int64_t *ms)
 	static const char units[] = "smhd";
 	static const int64_t unit_ms[] = {1000, 60000, 3600000, 86400000};
 	const char *u = *unit && !unit[1] ? strchr(units, *unit) : NULL;
-	if (errno || unit == s || *s == '-' || *s == '+' || !u || n > 36500LL * 86400)
+	/* Digits only (no sign, no space), and at most a century ago. */
+	if (errno || *s < '0' || *s > '9' || !u || n > 36525LL * 86400000 / unit_ms[u - units])
 		return -1;
 	*ms = now_ms - n * unit_ms[u - units];
 	return 0;

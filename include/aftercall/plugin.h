@@ -326,8 +326,8 @@ typedef struct ac_host_services {
 	 * reload of a templates folder without it (or with a NAME.md that has
 	 * no front matter) is refused and the old templates kept, as for a
 	 * folder that does not compile. Returns 0, or -1 with a message in
-	 * err when no such template is loaded now. Call it from init(), for
-	 * the templates the plugin's config names.
+	 * err when no such template is loaded now. Only from init() (-1
+	 * elsewhere), for the templates the plugin's config names.
 	 */
 	int (*template_require)(ac_host *host, const char *name, char *err,
 				size_t errlen);

@@ -126,7 +126,7 @@ check_grep "naming file:line:col" "$WORK/tpl/order.md:2:" "$WORK/broken.check"
 # be taken away by a reload; one it did not declare can.
 printf -- '---\nsubject: "Your order ${order}"\n---\nThanks.\n' >"$WORK/tpl/order.md"
 printf -- '---\nsubject: spare\n---\nspare\n' >"$WORK/tpl/spare.md"
-sed 's#render: order}#render: order, require: 1}#' "$WORK/subst.yaml" >"$WORK/require.yaml"
+sed 's#render: order}#render: order, require: 1, require_late: 1}#' "$WORK/subst.yaml" >"$WORK/require.yaml"
 start_host "$WORK/require.yaml" || not_ok "host starts with a required template"
 rm "$WORK/tpl/spare.md"
 sighup 'templates reloaded'
@@ -139,6 +139,7 @@ printf '{"event":"room_finished","id":"EV_s4","order":"D-4"}' >"$WORK/ev4.json"
 tok=$("$AFTERCALL" sign --key APIt --secret test-secret-0123456789 "$WORK/ev4.json")
 check "an event after it is accepted" 200 "$(post /webhooks/livekit "$WORK/ev4.json" "$tok")"
 check_grep "and renders with the kept template" "^rendered Your order D-4" "$WORK/subst.txt"
+check_grep "template_require outside init() is refused" "^late -1 template_require: only from init()$" "$WORK/subst.txt"
 stop_host
 "$AFTERCALL" check -c "$WORK/require.yaml" >"$WORK/require.check" 2>&1
 check "check refuses a declared template that is not there" 1 $?

@@ -8,7 +8,9 @@
  * config.emit it emits a derived event of that type for each received one.
  * With config.render it renders that template with the event body as the
  * context and records "rendered SUBJECT"; with config.require as well, it
- * declares at init that it renders that template. With config.send_url it puts a
+ * declares at init that it renders that template, and with
+ * config.require_late it tries again in each event and records
+ * "late RC MESSAGE". With config.send_url it puts a
  * MultiMail-shaped send in the outbox per event (idempotency key: the event
  * id; bearer: config.send_key) and records each outcome as
  * "delivery KEY done|dead STATUS ATTEMPTS". With config.received it also
@@ -40,6 +42,7 @@ struct state {
 	int max_attempts;
 	long timer_ms;
 	int received;
+	int require_late;
 };
 
 /* The config is tiny: pick out "key":"string" or "key":number by hand so
@@ -103,6 +106,8 @@ static int init(const ac_host_services *svc, ac_host *host, const char *config_j
 		s->max_attempts = atoi(num);
 	if (get_field(config_json, "received", num, sizeof num))
 		s->received = atoi(num);
+	if (get_field(config_json, "require_late", num, sizeof num))
+		s->require_late = atoi(num);
 	if (s->render[0] && get_field(config_json, "require", num, sizeof num) && atoi(num) &&
 	    svc->template_require(host, s->render, err, errlen)) {
 		free(s);
@@ -145,6 +150,11 @@ static ac_verdict on_event(void *state, const ac_event *ev, char *err, size_t er
 		}
 		record(s, "rendered", r.subject ? r.subject : "", "", 0);
 		s->svc->render_free(s->host, &r);
+		if (s->require_late) {
+			char why[256] = "";
+			int rc = s->svc->template_require(s->host, s->render, why, sizeof why);
+			record(s, "late", rc ? "-1" : "0", why, strlen(why));
+		}
 	}
 	if (s->send_url[0] && ev->depth == 0) {
 		char body[1024], auth[200];
