@@ -280,6 +280,7 @@ static int init(const ac_host_services *svc, ac_host *host, const char *config_j
 			bad = 1;
 		} else if (svc->struct_size >= offsetof(ac_host_services, template_require) +
 							sizeof svc->template_require &&
+			   svc->template_require &&
 			   svc->template_require(host, tnames[i], why, sizeof why)) {
 			/* A reload of the folder must not take it away (ABI 1.7). */
 			snprintf(err, errlen, "%s: %s", tkeys[i], why);

@@ -230,6 +230,13 @@ static int f_enqueue(ac_host *h, const ac_request *r)
 	return 1;
 }
 
+static int f_template_require(ac_host *h, const char *name, char *err, size_t errlen)
+{
+	CONTRACT(!h->in_callback, "template_require outside init()");
+	CONTRACT(name && *name, "template_require without a name");
+	return 0;
+}
+
 static const ac_host_services svc = {
     .abi_major = AC_PLUGIN_ABI_MAJOR,
     .abi_minor = AC_PLUGIN_ABI_MINOR,
@@ -245,6 +252,7 @@ static const ac_host_services svc = {
     .render = f_render,
     .render_free = f_render_free,
     .outbox_enqueue = f_enqueue,
+    .template_require = f_template_require,
 };
 
 static void reset(void)
