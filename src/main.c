@@ -1386,6 +1386,15 @@ static const struct route *route_of(const struct config *cfg, const char *path)
 	return NULL;
 }
 
+/* A time as replay prints it and --since reads it: 2026-11-27T09:00:00Z. */
+static void print_when(char *out, size_t len, int64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
 /* Replays the rows of one id (d NULL: a dry run); the number that were not
  * accepted. */
 static int replay_id(struct dispatcher *d, const struct config *cfg, struct found *f,
@@ -1395,11 +1404,8 @@ static int replay_id(struct dispatcher *d, const struct config *cfg, struct foun
 	for (size_t i = 0; i < f->n; i++) {
 		const struct journal_row *r = &f->rows[i];
 		const struct route *rt = route_of(cfg, r->route);
-		time_t t = (time_t)(r->received_ms / 1000);
-		struct tm tm;
 		char when[32];
-		gmtime_r(&t, &tm);
-		strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+		print_when(when, sizeof when, r->received_ms);
 		printf("%s  %s  %s  received %s: ", r->dedupe, r->type, r->route, when);
 		if (!rt && !d && !cfg->routes_given) {
 			/* The routes plugins offer are known once they run init. */
@@ -1504,14 +1510,6 @@ static int replay_span(struct dispatcher *d, struct store *st, const struct conf
 			break;
 	}
 	return seen ? bad : -1;
-}
-
-static void print_when(char *out, size_t len, int64_t ms)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 static int cmd_replay(int argc, char **argv)
