@@ -6,7 +6,8 @@
  * "support" today and "support" tomorrow are two sessions. A transcript
  * that names only the room joins the latest sid seen under that name, or,
  * if none was seen yet, waits under name:<room> until an event brings the
- * sid and merges it.
+ * sid and merges it, unless LiveKit created that room after the transcript
+ * came (a later session under the same name).
  *
  * Trigger first: wait transcript_wait for the transcript (a durable timer),
  * then skip, or send with a template that needs no summary.
@@ -39,29 +40,75 @@ static void session_key(char *out, size_t n, const char *sid, const char *room)
 		snprintf(out, n, "s:name:%s", room);
 }
 
-static json_t *new_session(const char *sid, const char *room)
+static json_t *new_session(struct mm *m, const char *sid, const char *room)
 {
-	return json_pack("{s:s, s:s, s:{}, s:b, s:b}", "sid", sid ? sid : "", "room", room,
-			 "participants", "ended", 0, "done", 0);
+	return json_pack("{s:s, s:s, s:{}, s:b, s:b, s:I}", "sid", sid ? sid : "", "room", room,
+			 "participants", "ended", 0, "done", 0, "at",
+			 (json_int_t)m->svc->now_ms(m->host));
 }
 
-/* Moves what a name-keyed session gathered into the sid-keyed one. */
-static void merge_named(struct mm *m, json_t *s, const char *room)
+/* When LiveKit created the room, in ms: creationTimeMs, else creationTime
+ * (seconds); protobuf's JSON writes both as strings. 0 when neither is. */
+static int64_t room_created_ms(json_t *room)
+{
+	static const struct {
+		const char *key;
+		int64_t scale;
+	} fields[] = {{"creationTimeMs", 1}, {"creationTime", 1000}};
+	for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+		json_t *v = json_object_get(room, fields[i].key);
+		long long n = 0;
+		if (json_is_integer(v)) {
+			n = json_integer_value(v);
+		} else if (json_is_string(v)) {
+			char *end;
+			n = strtoll(json_string_value(v), &end, 10);
+			if (*end)
+				n = 0;
+		}
+		if (n > 0 && n < INT64_MAX / 1000)
+			return n * fields[i].scale;
+	}
+	return 0;
+}
+
+enum merged { MERGED_NOTHING, MERGED_TRANSCRIPT, MERGED_DONE };
+
+/* Moves what a name-keyed session (a transcript that came before any event
+ * of its room) gathered into the sid-keyed one. A room LiveKit created
+ * after that transcript came is a later session under the same name, and
+ * takes nothing. If the name-keyed session was already finished (its room's
+ * end never came within finish_grace), this session is that one: it is
+ * done too, or a late event would send its email a second time. */
+static enum merged merge_named(struct mm *m, json_t *s, const char *room, int64_t created_ms)
 {
 	char nkey[300];
 	session_key(nkey, sizeof nkey, NULL, room);
 	json_t *named = mm_load(m, nkey);
 	if (!named)
-		return;
-	if (json_object_get(named, "transcript") && !json_object_get(s, "transcript"))
+		return MERGED_NOTHING;
+	int done = json_is_true(json_object_get(named, "done"));
+	json_int_t at = json_integer_value(json_object_get(named, "at"));
+	if (created_ms && at && created_ms > at) {
+		if (done)
+			mm_del(m, nkey); /* nobody will claim it now */
+		json_decref(named);
+		return MERGED_NOTHING;
+	}
+	enum merged what = MERGED_NOTHING;
+	if (done) {
+		json_object_set_new(s, "done", json_true());
+		what = MERGED_DONE;
+	} else if (json_object_get(named, "transcript") && !json_object_get(s, "transcript")) {
 		json_object_set(s, "transcript", json_object_get(named, "transcript"));
-	json_object_update_missing(json_object_get(s, "participants"),
-				   json_object_get(named, "participants"));
+		what = MERGED_TRANSCRIPT;
+	}
 	mm_del(m, nkey);
 	char tkey[320];
 	mm_timer_key(tkey, sizeof tkey, 'g', nkey);
 	mm_del(m, tkey);
 	json_decref(named);
+	return what;
 }
 
 /* Starts the session's timer of that kind, due `after_ms` from now. */
@@ -106,12 +153,12 @@ ac_verdict mm_on_livekit(struct mm *m, const ac_event *ev, json_t *body, char *e
 	session_key(skey, sizeof skey, sid, name);
 	json_t *s = mm_load(m, skey);
 	if (!s)
-		s = new_session(sid, name);
+		s = new_session(m, sid, name);
 	if (json_is_true(json_object_get(s, "done"))) {
 		json_decref(s);
 		return AC_CONTINUE;
 	}
-	merge_named(m, s, name);
+	enum merged merged = merge_named(m, s, name, room_created_ms(room));
 	char nkey[300];
 	snprintf(nkey, sizeof nkey, "n:%s", name);
 	m->svc->kv_put(m->host, nkey, sid, strlen(sid), 0);
@@ -151,7 +198,11 @@ ac_verdict mm_on_livekit(struct mm *m, const ac_event *ev, json_t *body, char *e
 			 json_pack("{s:s, s:s, s:s?}", "event", ev->type, "id", ev->id,
 				   "participant", identity));
 	int rc = 0;
-	if (trigger && !json_is_true(json_object_get(s, "ended"))) {
+	if (merged == MERGED_DONE) {
+		mm_audit(m, "session.correlated", name,
+			 json_pack("{s:s, s:s}", "sid", sid, "order",
+				   "room end not seen within finish_grace; email already queued"));
+	} else if (trigger && !json_is_true(json_object_get(s, "ended"))) {
 		json_object_set_new(s, "ended", json_true());
 		if (json_object_get(s, "transcript")) {
 			mm_audit(m, "session.correlated", name,
@@ -160,6 +211,9 @@ ac_verdict mm_on_livekit(struct mm *m, const ac_event *ev, json_t *body, char *e
 		} else {
 			rc = start_timer(m, 'w', skey, m->transcript_wait_ms);
 		}
+	} else if (merged == MERGED_TRANSCRIPT) {
+		/* The name-keyed session's finish_grace goes on under the sid. */
+		rc = start_timer(m, 'g', skey, m->finish_grace_ms);
 	}
 	return save_session(m, skey, s, rc, err, errlen);
 }
@@ -293,7 +347,7 @@ ac_verdict mm_on_transcript(struct mm *m, const ac_event *ev, json_t *body, char
 	session_key(skey, sizeof skey, sid, room);
 	json_t *s = mm_load(m, skey);
 	if (!s)
-		s = new_session(sid, room);
+		s = new_session(m, sid, room);
 	if (json_is_true(json_object_get(s, "done")) || json_object_get(s, "transcript")) {
 		/* One transcript per session: a second one is recorded, not sent. */
 		mm_audit(m, "transcript.ignored", room,

@@ -3,7 +3,8 @@
 # prism: the participant_left trigger (an agent leaving is no trigger), the
 # recipient from participant metadata and from room metadata, no recipient at
 # all, on_missing_transcript: send, finish_grace when the room's end never
-# comes, a room name reused by two sessions, and templates that are not
+# comes, a transcript that names only a room no event named yet, a room
+# name reused by two sessions, and templates that are not
 # there, or that a reload would take away.
 . "${TOP_SRCDIR:-.}/tests/lib.sh"
 STORE=$(store_url c) || { not_ok "create the store"; finish; }
@@ -54,7 +55,10 @@ transcript() {
 	printf '%s' "$1" >"$WORK/t.json"
 	post /v1/transcripts "$WORK/t.json" "Bearer correlate-bearer-0123"
 }
-room() { printf '{"sid":"%s","name":"%s","metadata":"%s"}' "$1" "$2" "${3:-}"; }
+room() { # room SID NAME [METADATA] [CREATION_TIME]: LiveKit's creationTime, in seconds
+	printf '{"sid":"%s","name":"%s","metadata":"%s"%s}' "$1" "$2" "${3:-}" \
+		"${4:+,\"creationTime\":\"$4\"}"
+}
 part() { # part IDENTITY [ATTR_EMAIL] [METADATA] [KIND]
 	local extra=""
 	[ -n "${2:-}" ] && extra="$extra,\"attributes\":{\"email\":\"$2\"}"
@@ -120,6 +124,31 @@ wait_sent gil@example.com
 check "G: sent after finish_grace" 1 "$(sent_to gil@example.com)"
 "$AFTERCALL" audit -c "$WORK/c.yaml" --room grace-room >"$WORK/g.audit"
 check_grep "G: the audit says why" 'room end not seen within finish_grace' "$WORK/g.audit"
+
+# 5b. A transcript that names only a room no event has named yet waits
+# under the name. Sent after finish_grace, it is not sent again when the
+# room's end comes late.
+check "L: transcript by name, room unseen" 200 "$(transcript '{"room":"late-room","to":["lou@example.com"],"summary":"Lou."}')"
+wait_sent lou@example.com
+check "L: sent after finish_grace" 1 "$(sent_to lou@example.com)"
+R=$(room RM_L late-room '' "$(($(date +%s) - 60))")
+check "L: lou leaves, late" 200 "$(lk "$(event participant_left "$R" "$(part lou)" EV_L1)")"
+sleep 4 # past transcript_wait, in case the session started over
+check "L: no second email" 1 "$(sent_to lou@example.com)"
+# An event that brings the sid but is no trigger keeps finish_grace running.
+check "J: transcript by name, room unseen" 200 "$(transcript '{"room":"join-room","to":["jo@example.com"],"summary":"Jo."}')"
+check "J: jo joins" 200 "$(lk "$(event participant_joined "$(room RM_J join-room)" "$(part jo)" EV_J1)")"
+wait_sent jo@example.com
+check "J: sent after finish_grace, under the sid" 1 "$(sent_to jo@example.com)"
+# A room LiveKit created after such a transcript came is a later session
+# under the same name: it takes nothing from it, and gets its own email.
+check "A: transcript by name, room unseen" 200 "$(transcript '{"room":"again-room","to":["ann@example.com"],"summary":"Ann."}')"
+wait_sent ann@example.com
+R=$(room RM_A2 again-room '' "$(($(date +%s) + 1))")
+check "A: abe leaves a new session" 200 "$(lk "$(event participant_left "$R" "$(part abe abe@example.com)" EV_A1)")"
+wait_sent abe@example.com
+check "A: the new session's email, after transcript_wait" 1 "$(sent_to abe@example.com)"
+check "A: and no second one to ann" 1 "$(sent_to ann@example.com)"
 
 # 6. One room name, two sessions (LiveKit reuses names): each gets its own email.
 R1=$(room RM_U1 reused) R2=$(room RM_U2 reused)
