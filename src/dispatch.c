@@ -900,10 +900,13 @@ static int apply_result(struct dispatcher *d, const struct send_res *res, int64_
 	snprintf(id, sizeof id, "%lld", (long long)res->id);
 	int rc = store_outbox_update(d->store, &u);
 	if (rc == 1) {
-		/* This host's connection was gone long enough for another host
-		 * to take the row over: that host's attempt is the one on
-		 * record (with the same idempotency key). */
-		log_fields(AC_LOG_WARN, "outbox: result not recorded, another host took the row over",
+		/* The row is no longer in flight. Its result is on record
+		 * already (a commit whose answer was lost, then retried), or
+		 * this host's connection was gone long enough for another host
+		 * to take the row over, and that host's attempt (with the same
+		 * idempotency key) is the one on record. */
+		log_fields(AC_LOG_WARN,
+			   "outbox: result not recorded, the row is no longer in flight",
 			   "outbox_id", id, "plugin", c.plugin, "request_id",
 			   c.request_id[0] ? c.request_id : NULL, LOG_END);
 		return 0;

@@ -166,8 +166,9 @@ struct store_ops {
 	int (*outbox_add)(struct store *s, const struct outbox_row *r);
 	/* Marks up to `limit` due pending rows in flight and hands each to cb. */
 	int (*outbox_claim)(struct store *s, int64_t now_ms, int limit, outbox_cb cb, void *ctx);
-	/* 0 recorded, -1 error, 1 nothing recorded: another host has claimed
-	 * the row since (PostgreSQL; this host's connection was gone). */
+	/* 0 recorded, -1 error, 1 nothing recorded: the row is no longer in
+	 * flight (its result is on record already, or, on PostgreSQL, another
+	 * host has claimed it since: this host's connection was gone). */
 	int (*outbox_update)(struct store *s, const struct outbox_update *u);
 	/* Earliest next_ms of a pending row: 1 and *due, 0 none, -1 error. */
 	int (*outbox_next_due)(struct store *s, int64_t *due_ms);

@@ -191,7 +191,7 @@ static const char *const sql[Q_COUNT] = {
 			   " RETURNING " OUTBOX_COLS,
 	[Q_OUTBOX_UPDATE] = "UPDATE outbox SET state = $2, attempts = $3, next_ms = $4,"
 			    " last_status = $5, last_error = $6, last_body = $7, notify = $8"
-			    " WHERE id = $1 AND claim_token = $9",
+			    " WHERE id = $1 AND claim_token = $9 AND state = 'inflight'",
 	[Q_OUTBOX_NEXT] = "SELECT min(next_ms) FROM outbox WHERE state IN ('pending', 'inflight')",
 	/* Rows in flight on a connection the server no longer has: due now.
 	 * Not this host's own (after a reconnect its deliveries go on), and

@@ -163,7 +163,7 @@ static const char *const sql[Q_COUNT] = {
 	[Q_OUTBOX_MARK] = "UPDATE outbox SET state = 'inflight' WHERE id = ?1",
 	[Q_OUTBOX_UPDATE] = "UPDATE outbox SET state = ?2, attempts = ?3, next_ms = ?4,"
 			    " last_status = ?5, last_error = ?6, last_body = ?7, notify = ?8"
-			    " WHERE id = ?1",
+			    " WHERE id = ?1 AND state = 'inflight'",
 	[Q_OUTBOX_NEXT] = "SELECT min(next_ms) FROM outbox INDEXED BY outbox_due"
 			  " WHERE state = 'pending'",
 	[Q_OUTBOX_REQUEUE] = "UPDATE outbox SET state = 'pending' WHERE state = 'inflight'",
@@ -812,7 +812,9 @@ static int sq_outbox_update(struct store *s, const struct outbox_update *u)
 	sqlite3_bind_int(st, 8, u->notify);
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : -1;
+	if (rc != SQLITE_DONE)
+		return -1;
+	return sqlite3_changes(DB(s)) == 0;
 }
 
 static int sq_outbox_next_due(struct store *s, int64_t *due_ms)

@@ -544,6 +544,52 @@ static int count_rows(void *ctx, const struct outbox_row *r)
 	return 0;
 }
 
+static int note_id(void *ctx, const struct outbox_row *r)
+{
+	*(int64_t *)ctx = r->id;
+	return 0;
+}
+
+static int copy_row(void *ctx, const struct outbox_row *r)
+{
+	struct outbox_row *c = ctx;
+	c->attempts = r->attempts;
+	c->notify = r->notify;
+	c->last_status = r->last_status;
+	return 1;
+}
+
+/* A result is recorded for a row in flight only: the same result again
+ * (a commit whose answer was lost, then retried) changes nothing, and the
+ * plugin is not told of the outcome twice. */
+START_TEST(outbox_result_recorded_once)
+{
+	struct store *s = open_store(1);
+	int64_t id = 0;
+	ck_assert_int_eq(store_begin(s), 0);
+	add_row(s, "once", 100, NULL);
+	ck_assert_int_eq(store_outbox_claim(s, 1000, 4, note_id, &id), 1);
+	ck_assert_int_eq(store_commit(s), 0);
+	struct outbox_update u = {.id = id, .state = "done", .attempts = 1, .last_status = 202,
+				  .notify = 1};
+	ck_assert_int_eq(store_begin(s), 0);
+	ck_assert_int_eq(store_outbox_update(s, &u), 0);
+	ck_assert_int_eq(store_outbox_notified(s, id), 0);
+	ck_assert_int_eq(store_commit(s), 0);
+	u.attempts = 2;
+	u.last_status = 500;
+	ck_assert_int_eq(store_begin(s), 0);
+	ck_assert_int_eq(store_outbox_update(s, &u), 1);
+	ck_assert_int_eq(store_commit(s), 0);
+	struct outbox_row r = {0};
+	ck_assert_int_ge(store_outbox_get(s, id, copy_row, &r), 0);
+	ck_assert_int_eq(r.attempts, 1);
+	ck_assert_int_eq(r.last_status, 202);
+	ck_assert_int_eq(r.notify, 0);
+	store_close(s);
+}
+END_TEST
+
 START_TEST(pg_outbox_rows_claimed_once_and_leased)
 {
 	struct store *a = open_store(1), *b = open_store(1);
@@ -871,6 +917,7 @@ int main(void)
 	tcase_add_test(tc, kv_namespaces);
 	tcase_add_test(tc, timers_due_in_order);
 	tcase_add_test(tc, timers_of_named_plugins_only);
+	tcase_add_test(tc, outbox_result_recorded_once);
 	tcase_add_test(tc, audit_chain_detects_tampering);
 	tcase_add_test(tc, schema_steps_and_refusals);
 	tcase_add_test(tc, second_server_refused);
@@ -887,6 +934,7 @@ int main(void)
 		tcase_add_test(tc, kv_namespaces);
 		tcase_add_test(tc, timers_due_in_order);
 		tcase_add_test(tc, timers_of_named_plugins_only);
+	tcase_add_test(tc, outbox_result_recorded_once);
 		tcase_add_test(tc, audit_chain_detects_tampering);
 		tcase_add_test(tc, schema_steps_and_refusals);
 		tcase_add_test(tc, pg_journal_once_across_hosts);
