@@ -268,11 +268,14 @@ static int svc_outbox_enqueue(ac_host *h, const ac_request *req)
 		return -1;
 	const char *method = req->method ? req->method : "POST";
 	const char *why = NULL;
+	static const char ctl[] = "\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e"
+				  "\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c"
+				  "\x1d\x1e\x1f\x7f";
 	if (!req->url || (strncmp(req->url, "http://", 7) && strncmp(req->url, "https://", 8)))
 		why = "url must start with http:// or https://";
 	else if (!req->idempotency_key || !*req->idempotency_key ||
-		 strlen(req->idempotency_key) > 255)
-		why = "idempotency_key is required (1 to 255 bytes)";
+		 strlen(req->idempotency_key) > 255 || strpbrk(req->idempotency_key, ctl))
+		why = "idempotency_key is required (1 to 255 bytes, no control characters)";
 	else if (!*method || strspn(method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(method))
 		why = "method must be an upper-case HTTP method";
 	else if (req->body_len && !req->body)
@@ -1041,8 +1044,8 @@ static int claim_row(void *ctx, const struct outbox_row *r)
 	struct claim *c = ctx;
 	char err[200];
 	struct send_req *req =
-		send_req_new(r->id, r->method, r->url, r->headers, r->body, r->body_len, err,
-			     sizeof err);
+		send_req_new(r->id, r->method, r->url, r->headers, r->idem_key, r->body,
+			     r->body_len, err, sizeof err);
 	if (!req) {
 		log_fields(AC_LOG_ERROR, "outbox row cannot be sent", "request_id", r->request_id,
 			   "error", err, LOG_END);

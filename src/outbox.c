@@ -82,9 +82,18 @@ void send_res_free(struct send_res *r)
 	free(r);
 }
 
+/* A key that can go on the wire as a header value: no control character. */
+static int header_safe(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
 struct send_req *send_req_new(int64_t id, const char *method, const char *url,
-			      const char *headers_json, const char *body, size_t len, char *err,
-			      size_t errlen)
+			      const char *headers_json, const char *idem_key, const char *body,
+			      size_t len, char *err, size_t errlen)
 {
 	struct send_req *r = calloc(1, sizeof *r);
 	if (!r) {
@@ -111,17 +120,30 @@ struct send_req *send_req_new(int64_t id, const char *method, const char *url,
 		send_req_free(r);
 		return NULL;
 	}
-	/* The strings, then "Expect:" (no 100-continue round trip before a
-	 * body), then NULL. */
+	/* The strings, then Idempotency-Key (every attempt carries the key
+	 * the row was queued with), then "Expect:" (no 100-continue round trip
+	 * before a body), then NULL. */
 	size_t n = 0, i;
 	json_t *v;
-	r->headers = calloc(json_array_size(h) + 2, sizeof *r->headers);
+	static const char idem_name[] = "Idempotency-Key:";
+	int has_idem = !idem_key || !*idem_key || !header_safe(idem_key);
+	r->headers = calloc(json_array_size(h) + 3, sizeof *r->headers);
 	if (!r->headers)
 		goto oom;
 	json_array_foreach(h, i, v)
 	{
-		if (json_is_string(v) && !(r->headers[n++] = strdup(json_string_value(v))))
+		const char *line = json_string_value(v);
+		if (!line)
+			continue;
+		has_idem |= !strncasecmp(line, idem_name, sizeof idem_name - 1);
+		if (!(r->headers[n++] = strdup(line)))
 			goto oom;
+	}
+	if (!has_idem) {
+		size_t len_h = sizeof idem_name + 1 + strlen(idem_key);
+		if (!(r->headers[n] = malloc(len_h)))
+			goto oom;
+		snprintf(r->headers[n++], len_h, "%s %s", idem_name, idem_key);
 	}
 	if (!(r->headers[n] = strdup("Expect:")))
 		goto oom;

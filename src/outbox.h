@@ -44,9 +44,11 @@ struct outbox;
 
 /* Builds a request from a row's fields; headers_json is a JSON array of
  * "Name: value" strings. NULL on a bad row (err says why). */
+/* headers_json: a JSON array of "Name: value" strings. idem_key, unless NULL
+ * or the headers name one, goes out as "Idempotency-Key". */
 struct send_req *send_req_new(int64_t id, const char *method, const char *url,
-			      const char *headers_json, const char *body, size_t len, char *err,
-			      size_t errlen);
+			      const char *headers_json, const char *idem_key, const char *body,
+			      size_t len, char *err, size_t errlen);
 void send_req_free(struct send_req *r);
 void send_res_free(struct send_res *r);
 

@@ -170,9 +170,11 @@ typedef struct ac_request {
 	/* The body (may be empty). */
 	const char *body;
 	size_t body_len;
-	/* Required, at most 255 bytes: names the request for good. A second
-	 * enqueue with the same key by the same plugin is ignored, and every
-	 * attempt carries it, so the receiver can drop a repeat. */
+	/* Required, at most 255 bytes, no control characters: names the
+	 * request for good. A second enqueue with the same key by the same
+	 * plugin is ignored, and every attempt carries it in an
+	 * Idempotency-Key header (unless `headers` has one), so the receiver
+	 * can drop a repeat. */
 	const char *idempotency_key;
 	/* The plugin's own label, given back in on_delivery (may be NULL). */
 	const char *tag;

@@ -11,7 +11,7 @@
 // up, to make the sender retry) and a refused one 401. After each request it
 // rewrites FILE with the counts and every message it took:
 //   {"verified", "refused", "failed_on_purpose", "delivered": [{id, timestamp,
-//    extra, body}], "refusals": [reason]}
+//    content_type, extra, idempotency_key, body}], "refusals": [reason]}
 // Control, never verified: GET /__control gives the same JSON; POST /__control
 // with {"fail_first": N} and/or {"secret": "..."} changes the behaviour.
 'use strict';
@@ -88,6 +88,7 @@ const server = http.createServer((req, res) => {
       timestamp: req.headers['webhook-timestamp'],
       content_type: req.headers['content-type'],
       extra: req.headers['x-extra'] || null,
+      idempotency_key: req.headers['idempotency-key'] || null,
       body: JSON.parse(raw),
     });
     save();

@@ -122,6 +122,8 @@ check "three rows are done" 3 "$(outbox_count done)"
 check "and none dead" 0 "$(outbox_count dead)"
 check "the CRM took three messages" 3 "$(crm 's.delivered.length')"
 check "each webhook-id exactly once" 3 "$(crm 'new Set(s.delivered.map((d) => d.id)).size')"
+check "the host sends each row's idempotency key (here the webhook-id)" true \
+	"$(crm 's.delivered.every((d) => d.idempotency_key === d.id)')"
 check "room_finished arrived once" 1 "$(crm 's.delivered.filter((d) => d.body.type === "room_finished").length')"
 check "the derived event arrived once per LiveKit event" 2 \
 	"$(crm 's.delivered.filter((d) => d.body.type === "aftercall.email.approved").length')"

@@ -147,6 +147,13 @@ wait_done 231 30
 check "and it goes out" 231 "$(outbox_count done)"
 "$AFTERCALL" outbox retry -c "$WORK/ob.yaml" "$id" 2>/dev/null
 check "retry of a done row is refused" 1 $?
+# Every attempt carries the key in an Idempotency-Key header, so a key with
+# a control character in it is refused when it is queued.
+printf '{"event":"room_finished","id":"C\\u0007bell","room":{"name":"c"}}' >"$WORK/ctl.json"
+tok=$("$AFTERCALL" sign --key APIob --secret outbox-secret-0123456789 "$WORK/ctl.json")
+check "a key with a control character fails the event" 500 "$(post /webhooks/livekit "$WORK/ctl.json" "$tok")"
+check_grep "saying why" 'outbox_enqueue refused: idempotency_key .*no control characters' "$WORK/host.log"
+check "and queues nothing" 231 "$("$AFTERCALL" outbox list -c "$WORK/ob.yaml" | tail -n +2 | wc -l)"
 stop_host
 
 # 5. prism saw no contract violation, apart from the statuses the faults
