@@ -99,12 +99,47 @@ struct dispatcher {
 	unsigned inflight;	/* claimed and not yet answered */
 	int64_t next_send_ms;	/* 0: no pending row */
 	int notify_pending;	/* outcomes may be waiting for their plugins */
+	/* A host service's store call failed since the savepoint: the
+	 * callback's changes are incomplete, whatever the plugin made of it. */
+	int store_failed;
+	char store_err[256];
 	int no_claims;		/* stopping: send nothing new */
 	int64_t gauges_ms;	/* when the row-count gauges were last set */
 	unsigned rand_state;
 };
 
 /* ---- host services ------------------------------------------------------ */
+
+/* What a service's store call returned; a failure (< 0) fails the callback
+ * even if the plugin goes on: on SQLite the transaction survives a failed
+ * statement, and a 200 would commit the callback without that write. */
+static int stored(struct dispatcher *d, int rc)
+{
+	if (rc < 0 && !d->store_failed) {
+		d->store_failed = 1;
+		snprintf(d->store_err, sizeof d->store_err, "%s", store_errmsg(d->store));
+	}
+	return rc;
+}
+
+/* A callback's savepoint, and its release: refused when one of its writes
+ * failed. */
+static int savepoint(struct dispatcher *d)
+{
+	d->store_failed = 0;
+	return store_savepoint(d->store);
+}
+
+static int release(struct dispatcher *d)
+{
+	if (d->store_failed) {
+		log_fields(AC_LOG_ERROR, "store: a write of the callback failed; undoing it", "error",
+			   d->store_err, LOG_END);
+		d->store_failed = 0;
+		return -1;
+	}
+	return store_release(d->store);
+}
 
 /* Services that write must run inside a callback: that is the transaction. */
 static int in_txn(ac_host *h, const char *what)
@@ -152,7 +187,8 @@ static int svc_kv_put(ac_host *h, const char *key, const void *value, size_t len
 		svc_log(h, AC_LOG_ERROR, "kv_put with a due time, but the plugin has no on_timer");
 		return -1;
 	}
-	if (store_kv_put(h->d->store, h->p->name, key, value, len, due_ms, h->d->cur_request_id))
+	if (stored(h->d, store_kv_put(h->d->store, h->p->name, key, value, len, due_ms,
+				      h->d->cur_request_id)))
 		return -1;
 	if (due_ms > 0 && (h->d->next_due_ms == 0 || due_ms < h->d->next_due_ms))
 		h->d->next_due_ms = due_ms;
@@ -163,14 +199,14 @@ static int svc_kv_get(ac_host *h, const char *key, char **value, size_t *len)
 {
 	if (!in_txn(h, "kv_get") || !key_ok(key) || !value || !len)
 		return -1;
-	return store_kv_get(h->d->store, h->p->name, key, value, len);
+	return stored(h->d, store_kv_get(h->d->store, h->p->name, key, value, len));
 }
 
 static int svc_kv_del(ac_host *h, const char *key)
 {
 	if (!in_txn(h, "kv_del") || !key_ok(key))
 		return -1;
-	return store_kv_del(h->d->store, h->p->name, key);
+	return stored(h->d, store_kv_del(h->d->store, h->p->name, key));
 }
 
 static int svc_audit(ac_host *h, const char *kind, const char *subject, const char *detail_json)
@@ -194,7 +230,7 @@ static int svc_audit(ac_host *h, const char *kind, const char *subject, const ch
 		.request_id = h->d->cur_request_id,
 		.detail = detail_json,
 	};
-	return store_audit_append(h->d->store, &r);
+	return stored(h->d, store_audit_append(h->d->store, &r));
 }
 
 static int svc_emit(ac_host *h, const char *type, const char *json, size_t len)
@@ -310,7 +346,7 @@ static int svc_outbox_enqueue(ac_host *h, const ac_request *req)
 		.created_ms = now,
 		.request_id = h->d->cur_request_id,
 	};
-	int rc = hjson ? store_outbox_add(h->d->store, &r) : -1;
+	int rc = hjson ? stored(h->d, store_outbox_add(h->d->store, &r)) : -1;
 	free(hjson);
 	if (rc == 1)
 		log_fields(AC_LOG_INFO, "outbox: queued", "plugin", h->p->name, "tag", req->tag,
@@ -497,7 +533,7 @@ static void process_query(struct dispatcher *d, struct job *j)
 		struct plugin *p = &d->plugins[j->route->chain[i]];
 		if (!PLUGIN_HAS(p->d, on_query))
 			continue;
-		if (store_savepoint(d->store)) {
+		if (savepoint(d)) {
 			j->status = 503;
 			j->result = "store unavailable";
 			return;
@@ -519,7 +555,7 @@ static void process_query(struct dispatcher *d, struct job *j)
 			j->result = "plugin failed";
 			return;
 		}
-		if (store_release(d->store)) {
+		if (release(d)) {
 			store_rollback_to(d->store);
 			free(resp.body);
 			j->status = 503;
@@ -576,7 +612,7 @@ static void process_job(struct dispatcher *d, struct job *j)
 		duplicate(j);
 		return;
 	}
-	if (store_savepoint(d->store)) {
+	if (savepoint(d)) {
 		unjournal(d, j);
 		j->status = 503;
 		j->result = "store unavailable";
@@ -593,7 +629,7 @@ static void process_job(struct dispatcher *d, struct job *j)
 		return;
 	}
 	if (added == 0) {
-		store_release(d->store);
+		release(d);
 		duplicate(j);
 		return;
 	}
@@ -620,7 +656,7 @@ static void process_job(struct dispatcher *d, struct job *j)
 		undo(d, j, 500, "plugin failed");
 		return;
 	}
-	if (store_release(d->store)) {
+	if (release(d)) {
 		undo(d, j, 503, "store unavailable");
 		return;
 	}
@@ -735,7 +771,7 @@ static int fire_timer(void *ctx, const struct timer_row *t)
 		return store_kv_put(d->store, t->ns, t->key, t->value, t->len,
 				    now_ms() + 3600 * 1000, t->request_id);
 	}
-	if (store_savepoint(d->store))
+	if (savepoint(d))
 		return -1;
 	/* Delete first: if the callback puts the key again, that stays. */
 	if (store_kv_del(d->store, t->ns, t->key)) {
@@ -756,7 +792,7 @@ static int fire_timer(void *ctx, const struct timer_row *t)
 	d->cur_request_id = NULL;
 	/* A release can fail too (on PostgreSQL, after a statement of the
 	 * callback failed): that is the callback failing. */
-	if (rc == 0 && store_release(d->store) == 0)
+	if (rc == 0 && release(d) == 0)
 		return 0;
 	if (!rc)
 		snprintf(err, sizeof err, "the store refused the callback's changes: %s",
@@ -765,10 +801,10 @@ static int fire_timer(void *ctx, const struct timer_row *t)
 	log_fields(AC_LOG_ERROR, "timer callback failed; retrying later", "plugin", p->name, "key",
 		   t->key, "request_id", t->request_id, "error", *err ? err : NULL, LOG_END);
 	/* Push it back so one bad timer cannot spin the dispatcher. */
-	if (store_savepoint(d->store) == 0) {
+	if (savepoint(d) == 0) {
 		if (store_kv_put(d->store, t->ns, t->key, t->value, t->len, now_ms() + TIMER_RETRY_MS,
 				 t->request_id) == 0)
-			store_release(d->store);
+			release(d);
 		else
 			store_rollback_to(d->store);
 	}
@@ -991,7 +1027,7 @@ static void deliver_outcomes(struct dispatcher *d)
 			store_outbox_notified(d->store, o->id);
 			goto next;
 		}
-		if (store_savepoint(d->store))
+		if (savepoint(d))
 			goto next;
 		ac_delivery del = {
 			.tag = o->tag,
@@ -1015,7 +1051,7 @@ static void deliver_outcomes(struct dispatcher *d)
 			free_derived(take_emitted(d));
 		d->cur_request_id = NULL;
 		if (rc == 0 && store_outbox_notified(d->store, o->id) == 0 &&
-		    store_release(d->store) == 0) {
+		    release(d) == 0) {
 			/* settled */
 		} else {
 			store_rollback_to(d->store);

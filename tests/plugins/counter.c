@@ -14,7 +14,9 @@
  * MultiMail-shaped send in the outbox per event (idempotency key: the event
  * id; bearer: config.send_key) and records each outcome as
  * "delivery KEY done|dead STATUS ATTEMPTS". With config.received it also
- * records "received ID MS", the event's received_ms.
+ * records "received ID MS", the event's received_ms. With config.audit it
+ * appends an audit record "counter.seen" per event, subject the event id,
+ * and goes on whatever that returns, as a careless plugin would.
  *
  * It uses only the installed headers, so the out-of-tree build test
  * compiles this very file against `pkg-config --cflags aftercall-plugin`.
@@ -43,6 +45,7 @@ struct state {
 	long timer_ms;
 	int received;
 	int require_late;
+	int audit;
 };
 
 /* The config is tiny: pick out "key":"string" or "key":number by hand so
@@ -108,6 +111,8 @@ static int init(const ac_host_services *svc, ac_host *host, const char *config_j
 		s->received = atoi(num);
 	if (get_field(config_json, "require_late", num, sizeof num))
 		s->require_late = atoi(num);
+	if (get_field(config_json, "audit", num, sizeof num))
+		s->audit = atoi(num);
 	if (s->render[0] && get_field(config_json, "require", num, sizeof num) && atoi(num) &&
 	    svc->template_require(host, s->render, err, errlen)) {
 		free(s);
@@ -130,6 +135,8 @@ static ac_verdict on_event(void *state, const ac_event *ev, char *err, size_t er
 		snprintf(ms, sizeof ms, "%lld", (long long)ev->received_ms);
 		record(s, "received", ev->id, ms, strlen(ms));
 	}
+	if (s->audit)
+		(void)s->svc->audit(s->host, "counter.seen", ev->id, NULL);
 	if (s->sleep_type[0] && !strcmp(ev->type, s->sleep_type)) {
 		/* Recorded first: the events sent once it is wait in one batch. */
 		struct timespec t = {0, 300 * 1000 * 1000};
