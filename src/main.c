@@ -156,10 +156,12 @@ static const char usage_outbox[] =
 	"  -h, --help         show this help\n";
 
 static const char usage_mailbox[] =
-	"Usage: aftercall mailbox create LOCAL [--display-name NAME] [--webhook-url URL]\n"
-	"                                [--approval-code CODE] [--api-url URL]\n"
+	"Usage: aftercall mailbox create LOCAL|ADDRESS [--display-name NAME]\n"
+	"                                [--webhook-url URL] [--approval-code CODE]\n"
+	"                                [--api-url URL]\n"
 	"\n"
-	"Creates the MultiMail mailbox LOCAL@<your MultiMail domain> with the admin\n"
+	"Creates the MultiMail mailbox LOCAL@<your MultiMail domain>, or ADDRESS\n"
+	"(such as inbox@example.com) on a custom domain of yours, with the admin\n"
 	"key in the environment variable MULTIMAIL_API_KEY (never on the command\n"
 	"line). Prints the new mailbox's id and address. New mailboxes start in\n"
 	"gated_send: every outbound email waits for a human's approval.\n"
@@ -174,7 +176,7 @@ static const char usage_mailbox[] =
 	"  -h, --help               show this help\n"
 	"\n"
 	"Exit status: 0 created; 3 an approval code is needed; 4 the address is\n"
-	"taken; 2 a usage error (no MULTIMAIL_API_KEY, a bad LOCAL or URL);\n"
+	"taken; 2 a usage error (no MULTIMAIL_API_KEY, a bad LOCAL, ADDRESS or URL);\n"
 	"1 any other error.\n";
 
 static const char usage_audit[] =

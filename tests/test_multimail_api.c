@@ -100,6 +100,13 @@ START_TEST(other_bodies)
 	ck_assert_str_eq(b, "{\"address_local\":\"agent\",\"display_name\":\"Acme\"}");
 	free(b);
 	ck_assert_ptr_null(mm_mailbox_body("a b", NULL, NULL, NULL, err, sizeof err));
+	/* A whole address, on the tenant's own domain. */
+	b = mm_mailbox_body("inbox@custom.example", NULL, NULL, NULL, err, sizeof err);
+	ck_assert_str_eq(b, "{\"address_local\":\"inbox@custom.example\"}");
+	free(b);
+	ck_assert_ptr_null(mm_mailbox_body("inbox@", NULL, NULL, NULL, err, sizeof err));
+	ck_assert_str_eq(err, "address_local: \"inbox@\" is not an email address");
+	ck_assert_ptr_null(mm_mailbox_body("a@b@c.example", NULL, NULL, NULL, err, sizeof err));
 }
 END_TEST
 

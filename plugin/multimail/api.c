@@ -144,12 +144,20 @@ char *mm_mailbox_body(const char *address_local, const char *display_name,
 		snprintf(err, errlen, "address_local: required");
 		return NULL;
 	}
-	if (strlen(address_local) > 64) {
+	/* A local part on MultiMail's domain, or a whole address on the
+	 * tenant's own domain. */
+	if (strchr(address_local, '@')) {
+		if (!mm_valid_address(address_local)) {
+			snprintf(err, errlen, "address_local: \"%.300s\" is not an email address",
+				 address_local);
+			return NULL;
+		}
+	} else if (strlen(address_local) > 64) {
 		snprintf(err, errlen, "address_local: at most 64 characters, not %zu",
 			 strlen(address_local));
 		return NULL;
 	}
-	for (const char *p = address_local; *p; p++) {
+	for (const char *p = strchr(address_local, '@') ? "" : address_local; *p; p++) {
 		if (!isalnum((unsigned char)*p) && !strchr("._-+", *p)) {
 			snprintf(err, errlen,
 				 "address_local: \"%s\" may hold only letters, digits and . _ - +",

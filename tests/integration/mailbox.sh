@@ -19,6 +19,10 @@ check_grep "201: says it is gated" '^oversight gated_send$' "$WORK/c.out"
 control state >"$WORK/state.json"
 check_grep "the double holds it with its display name" '"display_name":"Acme Follow-ups"' "$WORK/state.json"
 
+"$AFTERCALL" mailbox create inbox@custom.example $via_prism >"$WORK/d.out" 2>"$WORK/d.err"
+check "a whole address on a custom domain: exit 0" 0 $?
+check_grep "and that is the address" '^address inbox@custom.example$' "$WORK/d.out"
+
 "$AFTERCALL" mailbox create agent $via_prism >"$WORK/t.out" 2>"$WORK/t.err"
 check "409: exit 4" 4 $?
 check_grep "409: says the address is taken" "the address agent is taken" "$WORK/t.err"
