@@ -177,8 +177,13 @@ static int send_one(struct mm *m, json_t *s, const char *skey, const char *recip
 	mm_audit(m, "email.rendered", room, rendered);
 
 	char *path = mm_path(MM_PATH_SEND, m->mailbox_id, NULL);
-	size_t ulen = strlen(m->api_url) + strlen(path) + 1;
-	char *url = malloc(ulen);
+	size_t ulen = path ? strlen(m->api_url) + strlen(path) + 1 : 0;
+	char *url = path ? malloc(ulen) : NULL;
+	if (!url) {
+		free(path);
+		free(body);
+		return -1;
+	}
 	snprintf(url, ulen, "%s%s", m->api_url, path);
 	char auth[600], tag[80];
 	snprintf(auth, sizeof auth, "Authorization: Bearer %s", m->api_key);

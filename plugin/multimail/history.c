@@ -22,8 +22,13 @@
 static void refresh(struct mm *m, const char *thread_id, int after_event)
 {
 	char *path = mm_path(MM_PATH_THREAD, m->mailbox_id, thread_id);
-	size_t ulen = strlen(m->api_url) + strlen(path) + 1;
-	char *url = malloc(ulen);
+	size_t ulen = path ? strlen(m->api_url) + strlen(path) + 1 : 0;
+	char *url = path ? malloc(ulen) : NULL;
+	if (!url) {
+		m->svc->log(m->host, AC_LOG_WARN, "cannot queue a thread refresh: out of memory");
+		free(path);
+		return;
+	}
 	snprintf(url, ulen, "%s%s", m->api_url, path);
 	char auth[600], tag[300], key[300];
 	snprintf(auth, sizeof auth, "Authorization: Bearer %s", m->api_key);

@@ -16,12 +16,16 @@
  *        c:<contact>  the contact's thread ids, most recent first
  *        d:<thread>   MultiMail's thread detail, as last fetched
  */
+/* SHA256_Init() and friends: deprecated by OpenSSL 3 in favour of EVP, but
+ * they need no allocation that could fail, nor the provider machinery. */
+#define OPENSSL_API_COMPAT 0x10100000L
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include "api.h"
 #include "mm.h"
@@ -57,19 +61,17 @@ int mm_del(struct mm *m, const char *key)
 void mm_hash_key(char *out, size_t outlen, const char *prefix, const char *a, const char *b,
 		 const char *c)
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned char d[32];
-	unsigned int dl = sizeof d;
-	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	SHA256_CTX ctx;
+	unsigned char d[SHA256_DIGEST_LENGTH];
+	SHA256_Init(&ctx);
 	const char *parts[] = {a, b, c};
 	for (int i = 0; i < 3; i++) {
 		if (i)
-			EVP_DigestUpdate(ctx, "|", 1);
+			SHA256_Update(&ctx, "|", 1);
 		if (parts[i])
-			EVP_DigestUpdate(ctx, parts[i], strlen(parts[i]));
+			SHA256_Update(&ctx, parts[i], strlen(parts[i]));
 	}
-	EVP_DigestFinal_ex(ctx, d, &dl);
-	EVP_MD_CTX_free(ctx);
+	SHA256_Final(d, &ctx);
 	size_t p = (size_t)snprintf(out, outlen, "%s", prefix);
 	for (int i = 0; i < 16 && p + 2 < outlen; i++, p += 2)
 		snprintf(out + p, outlen - p, "%02x", d[i]);
@@ -101,14 +103,19 @@ static char *cfg_str(json_t *cfg, const char *key, const char *def, char *err, s
 		     int *bad)
 {
 	json_t *v = json_object_get(cfg, key);
-	if (!v)
-		return def ? strdup(def) : NULL;
-	if (!json_is_string(v) || !*json_string_value(v)) {
+	if (!v && !def)
+		return NULL;
+	if (v && (!json_is_string(v) || !*json_string_value(v))) {
 		snprintf(err, errlen, "%s: expected a non-empty string", key);
 		*bad = 1;
 		return NULL;
 	}
-	return strdup(json_string_value(v));
+	char *s = strdup(v ? json_string_value(v) : def);
+	if (!s) {
+		snprintf(err, errlen, "%s: out of memory", key);
+		*bad = 1;
+	}
+	return s;
 }
 
 static int cfg_seconds(json_t *cfg, const char *key, int64_t def, int64_t *out, char *err,
@@ -291,7 +298,9 @@ static int init(const ac_host_services *svc, ac_host *host, const char *config_j
 		m->transcript_type = cfg_str(cfg, "transcript_type", "transcript", err, errlen, &bad);
 	int64_t hmax = 10;
 	json_t *hm = json_object_get(cfg, "history_max");
-	if (hm && (!json_is_integer(hm) || json_integer_value(hm) < 1 ||
+	if (bad) {
+		/* keep the first error */
+	} else if (hm && (!json_is_integer(hm) || json_integer_value(hm) < 1 ||
 		   json_integer_value(hm) > 50)) {
 		snprintf(err, errlen, "history_max: expected 1 to 50 threads");
 		bad = 1;
