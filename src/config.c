@@ -453,8 +453,8 @@ static void parse_limits(struct walk *w, struct config *c, yaml_node_t *n)
 {
 	if (!is_map(w, n, "limits"))
 		return;
-	static const char *const keys[] = {"body_size", "read_timeout", "connections", "threads",
-					   NULL};
+	static const char *const keys[] = {"body_size",	  "read_timeout", "request_timeout",
+					   "connections", "threads",	  NULL};
 	check_keys(w, n, "limits", keys);
 	yaml_node_t *v;
 	if ((v = map_get(w, n, "body_size"))) {
@@ -468,6 +468,16 @@ static void parse_limits(struct walk *w, struct config *c, yaml_node_t *n)
 	}
 	if ((v = map_get(w, n, "read_timeout")))
 		get_uint(w, v, "limits.read_timeout", 1, 3600, &c->read_timeout);
+	/* An idle keep-alive connection may wait read_timeout before its next
+	 * request, whose time counts from the previous answer: the default is
+	 * three times read_timeout, and a value given must be more. */
+	c->request_timeout = 3 * c->read_timeout;
+	if ((v = map_get(w, n, "request_timeout")) &&
+	    get_uint(w, v, "limits.request_timeout", 2, 10800, &c->request_timeout) == 0 &&
+	    c->request_timeout <= c->read_timeout)
+		err_at(w, v, "limits.request_timeout",
+		       "must be more than limits.read_timeout (%u), got %u", c->read_timeout,
+		       c->request_timeout);
 	if ((v = map_get(w, n, "connections")))
 		get_uint(w, v, "limits.connections", 1, 100000, &c->max_connections);
 	if ((v = map_get(w, n, "threads")))
@@ -878,6 +888,7 @@ struct config *config_load(const char *file, struct strbuf *errs)
 	c->leeway = DEFAULT_LEEWAY;
 	c->body_limit = DEFAULT_BODY_LIMIT;
 	c->read_timeout = DEFAULT_READ_TIMEOUT;
+	c->request_timeout = 3 * DEFAULT_READ_TIMEOUT;
 	c->max_connections = DEFAULT_CONNECTIONS;
 	c->store_sync_full = 1;
 	c->outbox_concurrency = DEFAULT_OUTBOX_CONCURRENCY;

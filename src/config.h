@@ -51,6 +51,7 @@ struct config {
 	int leeway;
 	size_t body_limit;
 	unsigned read_timeout;
+	unsigned request_timeout; /* a whole request, headers and body */
 	unsigned max_connections;
 	unsigned threads;
 	unsigned outbox_concurrency;

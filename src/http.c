@@ -7,12 +7,19 @@
  * buffer; then the route's verifier runs, the JSON is parsed, and the job
  * goes to the dispatcher. The connection is suspended meanwhile (no thread
  * waits) and resumed by the dispatcher after its commit.
+ *
+ * libmicrohttpd's connection timeout is an idle timer, which a client that
+ * sends a byte now and then never trips. So every connection is watched:
+ * a request not received whole within limits.request_timeout of the
+ * connection's start, or of its previous answer, gets its connection shut
+ * down by a sweeper thread, headers or body.
  */
 #include "autoconfig.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +41,20 @@
 #include "verify_hmac.h"
 #include "verify_livekit.h"
 
+/* One open connection, as the sweeper sees it. */
+struct watch {
+	struct watch *prev, *next;
+	int fd;
+	char peer[INET6_ADDRSTRLEN];
+	/* When the request being received began: the connection's start or
+	 * its previous answer (monotonic ms). */
+	_Atomic int64_t since_ms;
+	/* The request is whole: the time is aftercall's now, not the
+	 * client's. */
+	atomic_int whole;
+	int cut; /* shut down by the sweeper (under the lock) */
+};
+
 struct http {
 	/* Swapped whole by a SIGHUP reload; each request keeps the one it
 	 * started with (old ones live until exit). */
@@ -43,6 +64,16 @@ struct http {
 	unsigned port;
 	atomic_ulong next_id;
 	unsigned long id_base;
+	/* Every open connection, for the sweeper. A watch leaves the list
+	 * when libmicrohttpd says its connection is closed, which it says
+	 * before it closes the socket: the sweeper never shuts down a
+	 * descriptor that is already someone else's. */
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct watch *watched;
+	int stopping;
+	int sweeping;
+	pthread_t sweeper;
 };
 
 /* Each connection's buffer for the request line, headers and reads (the
@@ -70,6 +101,104 @@ static __thread const char *allow_header;
 /* The route a request is counted under: its path when it matched one, so
  * that arbitrary URLs cannot grow the metrics. */
 static __thread const char *route_label;
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct watch *watch_of(struct MHD_Connection *mc)
+{
+	const union MHD_ConnectionInfo *i =
+		MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return i ? i->socket_context : NULL;
+}
+
+/* The request has come whole (or is answered): no deadline of the client's
+ * runs until the answer has gone. */
+static void request_whole(struct MHD_Connection *mc)
+{
+	struct watch *w = watch_of(mc);
+	if (w)
+		atomic_store(&w->whole, 1);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct http *h = cls;
+	struct watch *w = *socket_context;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *fd =
+			MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+		const union MHD_ConnectionInfo *addr =
+			MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		if (!fd || !(w = calloc(1, sizeof *w)))
+			return; /* unwatched: only the idle timeout applies */
+		w->fd = fd->connect_fd;
+		const struct sockaddr *sa = addr ? addr->client_addr : NULL;
+		if (sa && sa->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, w->peer,
+				  sizeof w->peer);
+		else if (sa && sa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, w->peer,
+				  sizeof w->peer);
+		atomic_store(&w->since_ms, mono_ms());
+		pthread_mutex_lock(&h->lock);
+		w->next = h->watched;
+		if (w->next)
+			w->next->prev = w;
+		h->watched = w;
+		pthread_mutex_unlock(&h->lock);
+		*socket_context = w;
+		return;
+	}
+	if (!w)
+		return;
+	pthread_mutex_lock(&h->lock);
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		h->watched = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	pthread_mutex_unlock(&h->lock);
+	free(w);
+	*socket_context = NULL;
+}
+
+/* Once a second: shuts down the connections whose request is overdue. The
+ * connection's own thread then reads the end of the stream and closes it. */
+static void *sweep(void *arg)
+{
+	struct http *h = arg;
+	pthread_mutex_lock(&h->lock);
+	while (!h->stopping) {
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += 1;
+		pthread_cond_timedwait(&h->wake, &h->lock, &until);
+		const struct config *cfg = atomic_load(&h->cfg);
+		int64_t now = mono_ms(), limit = (int64_t)cfg->request_timeout * 1000;
+		for (struct watch *w = h->watched; w && !h->stopping; w = w->next) {
+			if (w->cut || atomic_load(&w->whole) ||
+			    now - atomic_load(&w->since_ms) <= limit)
+				continue;
+			w->cut = 1;
+			shutdown(w->fd, SHUT_RDWR);
+			metrics_add("aftercall_http_cut_off_total", NULL, 1);
+			char secs[16];
+			snprintf(secs, sizeof secs, "%u", cfg->request_timeout);
+			log_fields(AC_LOG_WARN,
+				   "connection cut off: no whole request within limits.request_timeout",
+				   "peer", w->peer[0] ? w->peer : NULL, "seconds", secs, LOG_END);
+		}
+	}
+	pthread_mutex_unlock(&h->lock);
+	return NULL;
+}
 
 static void count_request(unsigned status)
 {
@@ -216,6 +345,7 @@ static enum MHD_Result finish_upload(struct conn *c, struct MHD_Connection *mc, 
 		c->job.done = job_done;
 		c->job.ctx = c;
 		c->state = WAITING;
+		request_whole(mc);
 		MHD_suspend_connection(mc);
 		dispatcher_submit(c->h->d, &c->job);
 		return MHD_YES;
@@ -234,6 +364,7 @@ static enum MHD_Result finish_upload(struct conn *c, struct MHD_Connection *mc, 
 	c->job.done = job_done;
 	c->job.ctx = c;
 	c->state = WAITING;
+	request_whole(mc);
 	MHD_suspend_connection(mc);
 	dispatcher_submit(c->h->d, &c->job);
 	return MHD_YES;
@@ -344,6 +475,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 
 	if (own_path(c)) {
 		int metrics = *con_cls == &metrics_mark;
+		request_whole(mc);
 		route_label = metrics ? "/metrics" : "/healthz";
 		return metrics ? serve_metrics(h, mc, method) : serve_healthz(h, mc, method);
 	}
@@ -422,6 +554,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
+	struct watch *w = watch_of(mc);
+	if (w) {
+		/* The next request's time starts now. */
+		atomic_store(&w->since_ms, mono_ms());
+		atomic_store(&w->whole, 0);
+	}
 	struct conn *c = *con_cls;
 	if (!c || own_path(c))
 		return;
@@ -450,6 +588,12 @@ struct http *http_start(const struct config *cfg, struct dispatcher *d, char *er
 	}
 	atomic_store(&h->cfg, cfg);
 	h->d = d;
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&h->wake, &ca);
+	pthread_condattr_destroy(&ca);
 	/* Request ids are unique across restarts and across hosts sharing a
 	 * store: 32 random bits, then a counter. */
 	h->id_base = (uint32_t)random_bits();
@@ -475,7 +619,7 @@ struct http *http_start(const struct config *cfg, struct dispatcher *d, char *er
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)cfg->read_timeout, MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned)cfg->max_connections, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY, MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (!h->mhd) {
@@ -486,6 +630,13 @@ struct http *http_start(const struct config *cfg, struct dispatcher *d, char *er
 	}
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	h->port = info ? info->port : cfg->listen_port;
+	if (pthread_create(&h->sweeper, NULL, sweep, h)) {
+		snprintf(err, errlen, "cannot start the connection sweeper thread");
+		MHD_stop_daemon(h->mhd);
+		free(h);
+		return NULL;
+	}
+	h->sweeping = 1;
 	return h;
 }
 
@@ -508,6 +659,15 @@ void http_stop(struct http *h)
 {
 	if (!h)
 		return;
+	if (h->sweeping) {
+		pthread_mutex_lock(&h->lock);
+		h->stopping = 1;
+		pthread_cond_signal(&h->wake);
+		pthread_mutex_unlock(&h->lock);
+		pthread_join(h->sweeper, NULL);
+	}
 	MHD_stop_daemon(h->mhd);
+	pthread_cond_destroy(&h->wake);
+	pthread_mutex_destroy(&h->lock);
 	free(h);
 }

@@ -50,6 +50,9 @@ static const struct builtin {
 	 "HTTP requests answered, by route and status.", NULL},
 	{"aftercall_verify_refusals_total", METRIC_COUNTER, "reason",
 	 "Requests refused by a verifier, by reason.", NULL},
+	{"aftercall_http_cut_off_total", METRIC_COUNTER, NULL,
+	 "Connections shut down because a request did not arrive whole within "
+	 "limits.request_timeout.", NULL},
 	{"aftercall_events_dispatched_total", METRIC_COUNTER, "type",
 	 "New events run through a plugin chain, by type.", NULL},
 	{"aftercall_duplicates_total", METRIC_COUNTER, NULL,

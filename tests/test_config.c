@@ -119,6 +119,7 @@ START_TEST(minimal_with_defaults)
 	ck_assert_uint_eq(c->body_limit, 1024 * 1024);
 	ck_assert_int_eq(c->leeway, 60);
 	ck_assert_uint_eq(c->read_timeout, 10);
+	ck_assert_uint_eq(c->request_timeout, 30);
 	ck_assert_uint_eq(c->nplugins, 1);
 	ck_assert_str_eq(c->plugins[0].config_json, "{}");
 	ck_assert_ptr_null(c->plugins[0].path);
@@ -131,6 +132,44 @@ START_TEST(minimal_with_defaults)
 	ck_assert_uint_eq(c->routes[0].nchain, 1);
 	config_free(c);
 	sb_free(&errs);
+}
+END_TEST
+
+/* A whole request's time counts from the previous answer on a kept-alive
+ * connection, which may have waited read_timeout: so it is three times
+ * read_timeout by default, and a value given must be more. */
+START_TEST(request_timeout_after_read_timeout)
+{
+	static const char head[] = "listen: 127.0.0.1:8080\nstore: sqlite:/tmp/x.db\n"
+				   "livekit: {keys: {APIa: secret-a}}\nplugins: [{name: log}]\n";
+	static const struct {
+		const char *limits;
+		unsigned want;
+		const char *error;
+	} cases[] = {
+		{"limits: {read_timeout: 60}\n", 180, NULL},
+		{"limits: {request_timeout: 11}\n", 11, NULL},
+		{"limits: {read_timeout: 20, request_timeout: 20}\n", 0,
+		 ":5: limits.request_timeout: must be more than limits.read_timeout (20), got 20"},
+		{"limits: {request_timeout: 1}\n", 0,
+		 ":5: limits.request_timeout: expected a whole number from 2 to 10800"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		char text[512];
+		snprintf(text, sizeof text, "%s%s", head, cases[i].limits);
+		struct strbuf errs;
+		struct config *c = load(text, &errs);
+		if (cases[i].error) {
+			ck_assert_ptr_null(c);
+			ck_assert_msg(strstr(errs.data, cases[i].error) != NULL, "case %zu: %s", i,
+				      errs.data);
+		} else {
+			ck_assert_msg(c != NULL, "case %zu: %s", i, errs.data);
+			ck_assert_uint_eq(c->request_timeout, cases[i].want);
+			config_free(c);
+		}
+		sb_free(&errs);
+	}
 }
 END_TEST
 
@@ -339,6 +378,7 @@ int main(void)
 	TCase *tc = tcase_create("core");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, minimal_with_defaults);
+	tcase_add_test(tc, request_timeout_after_read_timeout);
 	tcase_add_test(tc, missing_variable_is_named);
 	tcase_add_test(tc, every_error_has_line_and_key);
 	tcase_add_test(tc, required_names);

@@ -20,6 +20,7 @@ livekit:
 limits:
   body_size: 64KiB
   read_timeout: 2
+  request_timeout: 4
   connections: 64
 routes:
   - path: /webhooks/livekit
@@ -191,6 +192,50 @@ took=$(( $(date +%s) - start ))
 exec 3<&- 3>&-
 CASES=$((CASES + 1))
 if [ "$took" -le 5 ]; then ok "a slowloris client is cut off (${took}s)"; else not_ok "a slowloris client is cut off (${took}s)"; fi
+# A client that sends a byte every half second never sits idle for
+# read_timeout; its request, headers or body, is cut off after
+# request_timeout (4 s) all the same.
+trickle() { # trickle HEAD: HEAD at once, then a byte every 0.5 s for 15 s
+	exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+	printf '%b' "$1" >&3
+	(for _ in $(seq 30); do printf 'x' >&3 || exit 0; sleep 0.5; done) 2>/dev/null &
+	local feeder=$! start
+	start=$(date +%s)
+	timeout 20 cat <&3 >/dev/null
+	took=$(( $(date +%s) - start ))
+	kill "$feeder" 2>/dev/null
+	wait "$feeder" 2>/dev/null
+	exec 3<&- 3>&-
+	CASES=$((CASES + 1))
+}
+metric() { curl -s "$URL/metrics" | awk -v k="$1" 'index($0, k " ") == 1 { print $NF }'; }
+cut_before=$(metric aftercall_http_cut_off_total)
+trickle 'POST /webhooks/livekit HTTP/1.1\r\nHost: x\r\nX-Slow: '
+if [ "$took" -ge 3 ] && [ "$took" -le 7 ]; then ok "headers trickled in are cut off after request_timeout (${took}s)"; else not_ok "headers trickled in are cut off after request_timeout (${took}s)"; fi
+trickle 'POST /webhooks/livekit HTTP/1.1\r\nHost: x\r\nContent-Length: 4000\r\n\r\n'
+if [ "$took" -ge 3 ] && [ "$took" -le 7 ]; then ok "a body trickled in is cut off after request_timeout (${took}s)"; else not_ok "a body trickled in is cut off after request_timeout (${took}s)"; fi
+check_grep "the log says so" '"msg":"connection cut off: no whole request within limits.request_timeout","peer":"127.0.0.1","seconds":"4"' "$WORK/host.log"
+check "and the metric counts both" $((cut_before + 2)) "$(metric aftercall_http_cut_off_total)"
+# A kept-alive client that waits a little less than read_timeout between
+# requests is never cut off, though its connection outlives request_timeout:
+# each request's time starts at the answer before it.
+exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+answered=0
+for _ in 1 2 3 4; do
+	printf 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n' >&3 2>/dev/null || break
+	IFS= read -r -t 3 status <&3 || break
+	len=0
+	while IFS= read -r -t 3 line <&3; do
+		line=${line%$'\r'}
+		[ -z "$line" ] && break
+		case ${line,,} in content-length:*) len=${line#*: } ;; esac
+	done
+	[ "$len" -gt 0 ] && { IFS= read -r -N "$len" -t 3 _ <&3 || break; }
+	case $status in *" 200 "*) answered=$((answered + 1)) ;; esac
+	sleep 1.5
+done
+exec 3<&- 3>&-
+check "a kept-alive client pausing 1.5 s between requests is not cut off" 4 "$answered"
 # More connections than limits.connections (64): the host stays up and answers.
 pids=()
 for i in $(seq 100); do
