@@ -569,6 +569,10 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	*con_cls = NULL;
 }
 
+/* What libmicrohttpd says: requests it refused itself (431, a malformed
+ * request line or Content-Length), which never reach on_request, and
+ * connections it dropped on an error. A warning, so that every refused
+ * request leaves a line at the default level. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[512];
@@ -576,7 +580,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	size_t n = strlen(msg);
 	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
-	log_fields(AC_LOG_DEBUG, msg, "component", "http", LOG_END);
+	log_fields(AC_LOG_WARN, msg, "component", "http", LOG_END);
 }
 
 struct http *http_start(const struct config *cfg, struct dispatcher *d, char *err, size_t errlen)
@@ -614,12 +618,14 @@ struct http *http_start(const struct config *cfg, struct dispatcher *d, char *er
 			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_ITC;
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	/* The logger first: messages about the options after it go to it. */
 	h->mhd = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+		flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
+		MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)cfg->read_timeout, MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned)cfg->max_connections, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-		MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY, MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (!h->mhd) {
