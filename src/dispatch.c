@@ -96,6 +96,11 @@ struct dispatcher {
 	struct outbox *outbox;
 	struct outbox_conf oconf;
 	struct send_res *results, **results_tail;
+	/* Results the store could not take, tried again from parked_until
+	 * (dispatcher thread only): not at once, so that a store that keeps
+	 * failing does not spin the loop. */
+	struct send_res *parked;
+	int64_t parked_until;
 	unsigned inflight;	/* claimed and not yet answered */
 	int64_t next_send_ms;	/* 0: no pending row */
 	int notify_pending;	/* outcomes may be waiting for their plugins */
@@ -1111,20 +1116,33 @@ static void free_results(struct send_res *r)
 	}
 }
 
-/* Puts results back at the head of the queue after a failed commit. */
-static void requeue_results(struct dispatcher *d, struct send_res *r)
+#define PARK_RETRY_MS 1000
+
+/* Keeps results that were not recorded, to try again a second later. */
+static void park_results(struct dispatcher *d, struct send_res *r)
 {
 	if (!r)
 		return;
 	struct send_res *last = r;
 	while (last->next)
 		last = last->next;
-	pthread_mutex_lock(&d->mu);
-	last->next = d->results;
-	d->results = r;
-	if (d->results_tail == &d->results)
-		d->results_tail = &last->next;
-	pthread_mutex_unlock(&d->mu);
+	last->next = d->parked;
+	d->parked = r;
+	d->parked_until = now_ms() + PARK_RETRY_MS;
+}
+
+/* Records one result in a savepoint of its own: one that fails (on
+ * PostgreSQL it would abort the transaction) takes nothing else with it. */
+static int record_result(struct dispatcher *d, const struct send_res *r, int64_t now)
+{
+	if (savepoint(d) == 0) {
+		if (apply_result(d, r, now) == 0 && release(d) == 0)
+			return 0;
+		log_fields(AC_LOG_ERROR, "store: cannot record a delivery; trying again", "error",
+			   store_errmsg(d->store), LOG_END);
+		store_rollback_to(d->store);
+	}
+	return -1;
 }
 
 static void run_batch(struct dispatcher *d, struct job *jobs, struct send_res *results)
@@ -1149,16 +1167,28 @@ static void run_batch(struct dispatcher *d, struct job *jobs, struct send_res *r
 			j->status = 503;
 			j->result = "store unavailable";
 		}
-		requeue_results(d, results);
+		park_results(d, results);
 		return;
 	}
 	for (struct job *j = jobs; j; j = j->next)
 		process_job(d, j);
+	/* Results recorded, and those to try again (the row stays in flight
+	 * meanwhile, and nothing is sent twice). */
 	int answered = 0;
-	for (struct send_res *r = results; r; r = r->next, answered++)
-		if (apply_result(d, r, now))
-			log_fields(AC_LOG_ERROR, "store: cannot record a delivery", "error",
-				   store_errmsg(d->store), LOG_END);
+	struct send_res *recorded = NULL, **rtail = &recorded, *unrecorded = NULL, **utail = &unrecorded;
+	for (struct send_res *r = results, *next; r; r = next) {
+		next = r->next;
+		r->next = NULL;
+		if (record_result(d, r, now) == 0) {
+			*rtail = r;
+			rtail = &r->next;
+			answered++;
+		} else {
+			*utail = r;
+			utail = &r->next;
+		}
+	}
+	results = recorded;
 	if (d->notify_pending)
 		deliver_outcomes(d);
 	int fired = 0;
@@ -1188,7 +1218,8 @@ static void run_batch(struct dispatcher *d, struct job *jobs, struct send_res *r
 	}
 	if (failed) {
 		free_reqs(claim.head);
-		requeue_results(d, results);
+		park_results(d, results);
+		park_results(d, unrecorded);
 		log_fields(AC_LOG_ERROR, "store: commit failed; answering 503", "error",
 			   store_errmsg(d->store), LOG_END);
 		d->store_ok = 0;
@@ -1202,6 +1233,7 @@ static void run_batch(struct dispatcher *d, struct job *jobs, struct send_res *r
 	}
 	d->store_ok = 1;
 	free_results(results);
+	park_results(d, unrecorded);
 	d->inflight = d->inflight - (unsigned)answered + (unsigned)claim.n;
 	/* dispatcher_stop() may have taken the delivery thread away meanwhile;
 	 * rows claimed too late stay in flight and go out after a restart. */
@@ -1240,6 +1272,8 @@ static void *dispatch_main(void *arg)
 			if (d->next_send_ms && d->inflight < d->oconf.concurrency && !d->no_claims &&
 			    d->next_send_ms < until)
 				until = d->next_send_ms;
+			if (d->parked && d->parked_until < until)
+				until = d->parked_until;
 			if (until <= now)
 				break;
 			/* Wake at least once a second: the heartbeat /healthz
@@ -1269,6 +1303,14 @@ static void *dispatch_main(void *arg)
 		d->results_tail = &d->results;
 		int stop = !d->running && !d->head && !d->results;
 		pthread_mutex_unlock(&d->mu);
+		if (d->parked && now_ms() >= d->parked_until) {
+			struct send_res **t = &d->parked;
+			while (*t)
+				t = &(*t)->next;
+			*t = results;
+			results = d->parked;
+			d->parked = NULL;
+		}
 
 		d->heartbeat_ms = now_ms();
 		if (!d->store_ok && !batch) {
@@ -1491,6 +1533,7 @@ void dispatcher_free(struct dispatcher *d)
 		plugin_unload(&d->plugins[i]);
 	free_derived(d->emitted);
 	free_results(d->results);
+	free_results(d->parked);
 	free(d->hosts);
 	free(d->timer_ns);
 	pthread_mutex_destroy(&d->mu);

@@ -2,7 +2,8 @@
 # A write of a plugin that fails fails its event, even when the plugin goes
 # on as if it had not: the event is answered 503, nothing of it is kept,
 # and the sender's retry is taken once the store is well again. The failure
-# is made by a trigger on the audit table, on SQLite and on PostgreSQL.
+# is made by a trigger on the audit table, on SQLite and on PostgreSQL. And
+# a delivery's result the store cannot take is kept and recorded later.
 . "${TOP_SRCDIR:-.}/tests/lib.sh"
 STORE=$(store_url w) || { not_ok "create the store"; finish; }
 RECORD="$WORK/seen.txt"
@@ -50,4 +51,42 @@ check "journaled once" 1 "$(rows journal dedupe)"
 check "audited once" 1 "$(rows audit subject)"
 "$AFTERCALL" audit -c "$WORK/w.yaml" --verify >/dev/null
 check "the audit chain verifies" 0 $?
+stop_host
+
+# The result of a delivery that cannot be recorded is tried again a second
+# later, not dropped: the row stays in flight meanwhile (nothing is sent
+# again), and its outcome reaches the plugin once the store takes it.
+node -e 'const s = require("node:http").createServer((q, r) => {
+	q.resume(); q.on("end", () => { require("node:fs").appendFileSync(process.argv[1], q.headers["idempotency-key"] + "\n");
+	r.writeHead(202, {"Content-Type": "application/json"}); r.end("{}"); }); });
+s.listen(0, "127.0.0.1", () => console.log(s.address().port));' "$WORK/sink.keys" >"$WORK/sink.port" &
+SINK_PID=$!
+for _ in $(seq 50); do [ -s "$WORK/sink.port" ] && break; sleep 0.1; done
+sed "s|config: {file: $RECORD, audit: 1}|config: {file: $RECORD, send_url: \"http://127.0.0.1:$(cat "$WORK/sink.port")/send\", send_key: k}|" \
+	"$WORK/w.yaml" >"$WORK/w2.yaml"
+if on_postgres; then
+	store_sql "$STORE" "CREATE FUNCTION fail_done() RETURNS trigger LANGUAGE plpgsql AS
+\$\$BEGIN IF NEW.state = 'done' THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END\$\$;
+CREATE TRIGGER fail_done BEFORE UPDATE ON outbox FOR EACH ROW EXECUTE FUNCTION fail_done()"
+else
+	store_sql "$STORE" "CREATE TRIGGER fail_done BEFORE UPDATE ON outbox WHEN NEW.state = 'done'
+BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+fi
+start_host "$WORK/w2.yaml" || finish
+state() { store_sql "$STORE" "SELECT state FROM outbox WHERE idem_key = 'EV_send'"; }
+check "an event that queues a send is 200" 200 "$(send EV_send)"
+sent() { grep -c '^EV_send$' "$WORK/sink.keys"; }
+for _ in $(seq 50); do [ -s "$WORK/sink.keys" ] && break; sleep 0.1; done
+sleep 1.5
+check "the receiver took it" 1 "$(sent)"
+check "its result cannot be recorded: the row stays in flight" inflight "$(state)"
+check_grep "the log says so" 'cannot record a delivery; trying again.*injected failure' "$WORK/host.log"
+check "an event meanwhile is not held back" 200 "$(send EV_meanwhile)"
+store_sql "$STORE" "DROP TRIGGER fail_done$(on_postgres && echo ' ON outbox')"
+for _ in $(seq 50); do [ "$(state)" = done ] && break; sleep 0.1; done
+check "the store well again, the result is recorded" done "$(state)"
+check "as one attempt" 1 "$(store_sql "$STORE" "SELECT attempts FROM outbox WHERE idem_key = 'EV_send'")"
+check "the plugin hears the outcome once" 1 "$(grep -c '^delivery EV_send done 202 1$' "$RECORD")"
+check "and nothing was sent twice" 1 "$(sent)"
+kill "$SINK_PID" 2>/dev/null
 finish
