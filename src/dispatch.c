@@ -104,6 +104,7 @@ struct dispatcher {
 	unsigned inflight;	/* claimed and not yet answered */
 	int64_t next_send_ms;	/* 0: no pending row */
 	int notify_pending;	/* outcomes may be waiting for their plugins */
+	int64_t notify_after;	/* where the next page of outcomes starts */
 	/* A host service's store call failed since the savepoint: the
 	 * callback's changes are incomplete, whatever the plugin made of it. */
 	int store_failed;
@@ -1017,8 +1018,15 @@ static void deliver_outcomes(struct dispatcher *d)
 {
 	struct outcomes oc;
 	oc.n = 0;
-	int n = store_outbox_notify_due(d->store, NOTIFY_PER_PASS, copy_outcome, &oc);
-	d->notify_pending = n == NOTIFY_PER_PASS;
+	/* A page at a time, on from the last: rows that stay (their plugin
+	 * is not loaded here, or its on_delivery failed) do not hide those
+	 * after them. After a short page the next pass starts over, when
+	 * another outcome comes or at the next idle second. */
+	int n = store_outbox_notify_due(d->store, d->notify_after, NOTIFY_PER_PASS, copy_outcome,
+					&oc);
+	d->notify_pending = n >= 0 && oc.n == NOTIFY_PER_PASS;
+	if (n >= 0)
+		d->notify_after = d->notify_pending ? oc.o[oc.n - 1].id : 0;
 	for (int i = 0; i < oc.n; i++) {
 		struct outcome *o = &oc.o[i];
 		size_t idx = d->nplugins;

@@ -175,8 +175,10 @@ struct store_ops {
 	/* At start, after a crash: rows left in flight are due again now
 	 * (PostgreSQL: the rows of any host whose connection is gone). */
 	int (*outbox_requeue_inflight)(struct store *s);
-	/* Rows whose outcome has not reached their plugin yet. */
-	int (*outbox_notify_due)(struct store *s, int limit, outbox_cb cb, void *ctx);
+	/* Rows whose outcome has not reached their plugin yet, by id, from
+	 * the first after after_id. */
+	int (*outbox_notify_due)(struct store *s, int64_t after_id, int limit, outbox_cb cb,
+				 void *ctx);
 	/* Pages through rows by id (state NULL: any), for the command line. */
 	int (*outbox_list)(struct store *s, const char *state, int64_t after_id, int limit,
 			   outbox_cb cb, void *ctx);

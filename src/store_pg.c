@@ -201,8 +201,8 @@ static const char *const sql[Q_COUNT] = {
 			     " AND claim_token <> $2 AND claim_pid NOT IN"
 			     " (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL)"
 			     " FOR UPDATE SKIP LOCKED)",
-	[Q_OUTBOX_NOTIFY] = "SELECT " OUTBOX_COLS " FROM outbox WHERE notify = 1 ORDER BY id"
-			    " LIMIT $1 FOR UPDATE SKIP LOCKED",
+	[Q_OUTBOX_NOTIFY] = "SELECT " OUTBOX_COLS " FROM outbox WHERE notify = 1 AND id > $2"
+			    " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
 	[Q_OUTBOX_LIST] = "SELECT " OUTBOX_COLS " FROM outbox WHERE id > $1 ORDER BY id LIMIT $2",
 	[Q_OUTBOX_LIST_STATE] = "SELECT " OUTBOX_COLS " FROM outbox WHERE state = $3 AND id > $1"
 				" ORDER BY id LIMIT $2",
@@ -1239,10 +1239,12 @@ static int pg_outbox_next_due(struct store *s, int64_t *due_ms)
 	return one_num(ps, Q_OUTBOX_NEXT, NULL, due_ms);
 }
 
-static int pg_outbox_notify_due(struct store *s, int limit, outbox_cb cb, void *ctx)
+static int pg_outbox_notify_due(struct store *s, int64_t after_id, int limit, outbox_cb cb,
+				void *ctx)
 {
 	struct params p = {0};
 	p_int(&p, limit);
+	p_int(&p, after_id);
 	PGresult *r = run(PS(s), Q_OUTBOX_NOTIFY, &p);
 	return r ? each_row(r, cb, ctx) : -1;
 }

@@ -167,7 +167,7 @@ static const char *const sql[Q_COUNT] = {
 	[Q_OUTBOX_NEXT] = "SELECT min(next_ms) FROM outbox INDEXED BY outbox_due"
 			  " WHERE state = 'pending'",
 	[Q_OUTBOX_REQUEUE] = "UPDATE outbox SET state = 'pending' WHERE state = 'inflight'",
-	[Q_OUTBOX_NOTIFY] = OUTBOX_COLS " WHERE notify = 1 ORDER BY id LIMIT ?1",
+	[Q_OUTBOX_NOTIFY] = OUTBOX_COLS " WHERE notify = 1 AND id > ?2 ORDER BY id LIMIT ?1",
 	[Q_OUTBOX_LIST] = OUTBOX_COLS " WHERE id > ?1 ORDER BY id LIMIT ?2",
 	[Q_OUTBOX_LIST_STATE] = OUTBOX_COLS " WHERE state = ?3 AND id > ?1 ORDER BY id LIMIT ?2",
 	[Q_OUTBOX_GET] = OUTBOX_COLS " WHERE id = ?1",
@@ -834,10 +834,12 @@ static int sq_outbox_requeue_inflight(struct store *s)
 	return exec1(s, Q_OUTBOX_REQUEUE);
 }
 
-static int sq_outbox_notify_due(struct store *s, int limit, outbox_cb cb, void *ctx)
+static int sq_outbox_notify_due(struct store *s, int64_t after_id, int limit, outbox_cb cb,
+				void *ctx)
 {
 	sqlite3_stmt *st = stmt(s, Q_OUTBOX_NOTIFY);
 	sqlite3_bind_int(st, 1, limit);
+	sqlite3_bind_int64(st, 2, after_id);
 	return each_row(st, cb, ctx);
 }
 
