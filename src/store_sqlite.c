@@ -199,6 +199,7 @@ struct sqlite_store {
 	sqlite3_stmt *q[Q_COUNT];
 	int lock_fd;
 	struct ckpt *ck; /* serving stores only */
+	const char *refusal; /* the store's own last error, until the next call */
 };
 
 /* ---- checkpoints ---------------------------------------------------------
@@ -340,7 +341,9 @@ static void ckpt_free(struct ckpt *ck)
 
 static sqlite3_stmt *stmt(struct store *s, int which)
 {
-	sqlite3_stmt *st = ((struct sqlite_store *)s)->q[which];
+	struct sqlite_store *ss = (struct sqlite_store *)s;
+	ss->refusal = NULL;
+	sqlite3_stmt *st = ss->q[which];
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return st;
@@ -389,8 +392,17 @@ static void sq_rollback(struct store *s)
 		exec1(s, Q_ROLLBACK);
 }
 
+/* Savepoints live inside the batch's transaction. SQLite may roll that
+ * back whole on its own (SQLITE_FULL, IOERR, NOMEM); a SAVEPOINT then
+ * would start a transaction of its own, and its RELEASE commit it: an
+ * event's effects committed apart from the batch, which fails. */
 static int sq_savepoint(struct store *s)
 {
+	if (sqlite3_get_autocommit(DB(s))) {
+		((struct sqlite_store *)s)->refusal =
+			"no transaction open (SQLite rolled back the batch's)";
+		return -1;
+	}
 	return exec1(s, Q_SAVEPOINT);
 }
 
@@ -972,6 +984,8 @@ static int sq_probe(struct store *s)
 
 static const char *sq_errmsg(struct store *s)
 {
+	if (((struct sqlite_store *)s)->refusal)
+		return ((struct sqlite_store *)s)->refusal;
 	return sqlite3_errmsg(DB(s));
 }
 

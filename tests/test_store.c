@@ -93,6 +93,24 @@ START_TEST(rollback_leaves_nothing)
 }
 END_TEST
 
+/* SQLite may roll a transaction back whole on its own (a full disk, an
+ * I/O error): a savepoint then would begin a transaction of its own, which
+ * its release would commit apart from the batch. It is refused. */
+START_TEST(sqlite_savepoint_needs_a_transaction)
+{
+	struct store *s = open_store(1);
+	ck_assert_int_eq(store_begin(s), 0);
+	store_rollback(s); /* as SQLite does on its own */
+	ck_assert_int_eq(store_savepoint(s), -1);
+	ck_assert_str_eq(store_errmsg(s), "no transaction open (SQLite rolled back the batch's)");
+	ck_assert_int_eq(store_begin(s), 0);
+	ck_assert_int_eq(store_savepoint(s), 0);
+	ck_assert_int_eq(store_release(s), 0);
+	ck_assert_int_eq(store_commit(s), 0);
+	store_close(s);
+}
+END_TEST
+
 /* Journals id in a savepoint of its own, kept, as the dispatcher does. */
 static void journal_in_savepoint(struct store *s, const char *id)
 {
@@ -925,6 +943,7 @@ int main(void)
 	tcase_add_test(tc, pg_password_hidden);
 	tcase_add_test(tc, checkpoint_policy);
 	tcase_add_test(tc, sqlite_checkpoints_in_background);
+	tcase_add_test(tc, sqlite_savepoint_needs_a_transaction);
 	suite_add_tcase(s, tc);
 	if ((tc = tu_pg_tcase(s, "store", pg_setup, pg_teardown))) {
 		tcase_add_test(tc, journal_dedupes_and_persists);
