@@ -1086,6 +1086,9 @@ struct claim {
 	struct dispatcher *d;
 	struct send_req *head, **tail;
 	int n;
+	/* Rows claimed that cannot be turned into a request: their attempt
+	 * fails at once, recorded like any other. */
+	struct send_res *unsendable;
 };
 
 static int claim_row(void *ctx, const struct outbox_row *r)
@@ -1098,6 +1101,14 @@ static int claim_row(void *ctx, const struct outbox_row *r)
 	if (!req) {
 		log_fields(AC_LOG_ERROR, "outbox row cannot be sent", "request_id", r->request_id,
 			   "error", err, LOG_END);
+		struct send_res *res = calloc(1, sizeof *res);
+		if (res) {
+			res->id = r->id;
+			res->retry_after = -1;
+			snprintf(res->error, sizeof res->error, "cannot build the request: %s", err);
+			res->next = c->unsendable;
+			c->unsendable = res;
+		}
 		return 0;
 	}
 	*c->tail = req;
@@ -1205,12 +1216,15 @@ static void run_batch(struct dispatcher *d, struct job *jobs, struct send_res *r
 				      d)) < 0)
 		log_fields(AC_LOG_ERROR, "store: timers failed", "error", store_errmsg(d->store),
 			   LOG_END);
-	struct claim claim = {d, NULL, &claim.head, 0};
+	struct claim claim = {d, NULL, &claim.head, 0, NULL};
 	unsigned room = d->oconf.concurrency - (d->inflight - (unsigned)answered);
 	int claimed = !d->no_claims && d->next_send_ms && d->next_send_ms <= now && room > 0;
 	if (claimed && store_outbox_claim(d->store, now, (int)room, claim_row, &claim) < 0)
 		log_fields(AC_LOG_ERROR, "store: cannot claim outbox rows", "error",
 			   store_errmsg(d->store), LOG_END);
+	for (struct send_res *r = claim.unsendable; r; r = r->next)
+		record_result(d, r, now); /* if that fails, the row waits for a restart */
+	free_results(claim.unsendable);
 	struct timespec c0, c1;
 	clock_gettime(CLOCK_MONOTONIC, &c0);
 	int failed = store_commit(d->store);
