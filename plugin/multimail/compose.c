@@ -334,6 +334,15 @@ ac_verdict mm_on_webhook(struct mm *m, const ac_event *ev, json_t *body, char *e
 	if (!email_id)
 		email_id = str(data, "message_id");
 	const char *thread = str(data, "thread_id");
+	/* A reply whose webhook names no thread (the payload MultiMail's site
+	 * shows has none) goes with the sender's latest thread of ours. */
+	char sender_thread[256];
+	const char *matched_by = NULL;
+	if (!strcmp(state, "replied") && !thread &&
+	    mm_sender_thread(m, str(data, "from"), sender_thread, sizeof sender_thread) == 0) {
+		thread = sender_thread;
+		matched_by = "sender";
+	}
 	char key[300], ekey[128] = "";
 	/* A reply is a new email in our thread; the others name our email. */
 	if (!strcmp(state, "replied"))
@@ -368,7 +377,10 @@ ac_verdict mm_on_webhook(struct mm *m, const ac_event *ev, json_t *body, char *e
 	mm_count(m, state);
 	snprintf(kind, sizeof kind, "email.%s", state);
 	snprintf(type, sizeof type, "aftercall.email.%s", state);
-	mm_audit(m, kind, room, json_deep_copy(out));
+	json_t *audited = json_deep_copy(out);
+	if (matched_by)
+		json_object_set_new(audited, "matched_by", json_string(matched_by));
+	mm_audit(m, kind, room, audited);
 	char *outs = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
 	int rc = outs ? m->svc->emit(m->host, type, outs, strlen(outs)) : -1;
 	free(outs);

@@ -65,6 +65,35 @@ static void contact_key(char *out, size_t outlen, const char *contact)
 		mm_hash_key(out, outlen, "c#", contact, NULL, NULL);
 }
 
+int mm_sender_thread(struct mm *m, const char *from, char *out, size_t outlen)
+{
+	/* "Name <address>" or the address alone. */
+	char addr[300];
+	const char *lt = from ? strrchr(from, '<') : NULL;
+	if (lt) {
+		const char *gt = strchr(lt, '>');
+		if (!gt || (size_t)(gt - lt - 1) >= sizeof addr)
+			return -1;
+		memcpy(addr, lt + 1, (size_t)(gt - lt - 1));
+		addr[gt - lt - 1] = '\0';
+	} else if (from && strlen(from) < sizeof addr) {
+		snprintf(addr, sizeof addr, "%s", from);
+	} else {
+		return -1;
+	}
+	if (!mm_valid_address(addr))
+		return -1;
+	char ckey[300];
+	contact_key(ckey, sizeof ckey, addr);
+	json_t *c = mm_load(m, ckey);
+	const char *t = json_string_value(json_array_get(json_object_get(c, "threads"), 0));
+	int rc = t && strlen(t) < outlen ? 0 : -1;
+	if (!rc)
+		snprintf(out, outlen, "%s", t);
+	json_decref(c);
+	return rc;
+}
+
 int mm_touch_thread(struct mm *m, const char *contact, const char *thread_id)
 {
 	char ckey[300];

@@ -65,6 +65,9 @@ ac_verdict mm_on_webhook(struct mm *m, const ac_event *ev, json_t *body, char *e
 /* ---- history.c: returning callers ---- */
 /* The contact's thread moved to the front of their history; fetched anew. */
 int mm_touch_thread(struct mm *m, const char *contact, const char *thread_id);
+/* The thread of ours the sender's address last had, for a reply whose
+ * webhook names no thread: 0 and the id in out, or -1. */
+int mm_sender_thread(struct mm *m, const char *from, char *out, size_t outlen);
 int mm_on_thread_outcome(struct mm *m, const char *thread_id, const ac_delivery *d);
 int mm_on_query(struct mm *m, const ac_query *q, ac_response *resp);
 

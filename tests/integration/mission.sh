@@ -271,6 +271,17 @@ const a = s.delivered.map((d) => (typeof d.body === "string" ? JSON.parse(d.body
 console.log([a.data.room, a.data.contact, a.data.template].join(" "))' "$WORK/crm.json" >"$WORK/crm.approved"
 check "the approval carries room, contact and template" "dental-a ada@example.com confirmation" "$(cat "$WORK/crm.approved")"
 
+# A reply whose webhook names no thread, as the payload on MultiMail's site
+# has none, goes with the sender's latest thread of ours.
+printf '{"event":"message.received","timestamp":"2026-03-09T14:22:00.000Z","data":{"email_id":"em_nothread_1","from":"Ada <ada@example.com>","to":["%s"],"subject":"Re: one more thing","direction":"inbound","has_attachments":false}}' \
+	"$MBX@example.com" >"$WORK/nothread.json"
+sig=$(openssl dgst -sha256 -hmac "$HOOK_SECRET" -hex <"$WORK/nothread.json" | sed 's/.*= //')
+st=$(curl -s -o /dev/null -w '%{http_code}' -H "X-MultiMail-Signature: sha256=$sig" \
+	--data-binary @"$WORK/nothread.json" "http://127.0.0.1:$PORT/webhooks/multimail")
+check "a reply without thread_id is accepted" 200 "$st"
+for _ in $(seq 50); do [ "$(grep -c '^event aftercall.email.replied ' "$RECORD")" -ge 2 ] && break; sleep 0.1; done
+check "and emits aftercall.email.replied, matched by its sender" 2 "$(grep -c '^event aftercall.email.replied ' "$RECORD")"
+
 # A bad transcript is a 400 that names the field, and changes nothing.
 printf '{"room":"x","to":["not an address"]}' >"$WORK/bad.json"
 st=$(curl -s -o "$WORK/bad.out" -w '%{http_code}' -X POST -H 'Authorization: Bearer e2e-transcript-token-0123' \
@@ -301,6 +312,7 @@ for step in event.received transcript.received session.correlated recipient.chos
 	email.queued email.accepted email.approved email.delivered email.replied; do
 	check_grep "A's timeline has $step" " $step " "$WORK/a.audit"
 done
+check_grep "the reply without a thread says how it was matched" ' email.replied .*"matched_by":"sender"' "$WORK/a.audit"
 # One grep of a request id tells its part of the story: the event that
 # completed session A, the send it queued, the delivery attempt, the audit.
 rid=$(sed -n 's/.* email\.queued .*  req=\([0-9a-f]*-[0-9a-f]*\) .*/\1/p' "$WORK/a.audit" | head -1)
