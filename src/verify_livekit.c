@@ -42,6 +42,8 @@ const char *lk_reason(enum lk_result r)
 		return "token not yet valid";
 	case LK_BODY_MISMATCH:
 		return "body hash mismatch";
+	case LK_ISSUED_LATER:
+		return "token issued in the future";
 	}
 	return "unknown";
 }
@@ -106,10 +108,13 @@ enum lk_result lk_verify(const struct lk_key *keys, size_t nkeys, const char *au
 
 	const char *issuer = cj_get_string(claims, "iss", NULL);
 	const char *hash = cj_get_string(claims, "sha256", NULL);
-	double exp = 0, nbf = 0;
+	double exp = 0, nbf = 0, iat = 0;
 	int has_exp = claim_time(claims, "exp", &exp);
 	int has_nbf = claim_time(claims, "nbf", &nbf);
-	if (!issuer || !hash || has_exp != 1 || has_nbf < 0)
+	/* iat is optional (the Node SDK's own tokens have none), but a number
+	 * when given, as both official receivers require. */
+	int has_iat = claim_time(claims, "iat", &iat);
+	if (!issuer || !hash || has_exp != 1 || has_nbf < 0 || has_iat < 0)
 		goto out;
 	if (isslen) {
 		strncpy(iss, issuer, isslen - 1);
@@ -142,6 +147,10 @@ enum lk_result lk_verify(const struct lk_key *keys, size_t nkeys, const char *au
 	}
 	if (has_nbf && (double)now + leeway < nbf) {
 		res = LK_NOT_YET_VALID;
+		goto out;
+	}
+	if (has_iat && (double)now + leeway < iat) {
+		res = LK_ISSUED_LATER;
 		goto out;
 	}
 

@@ -20,6 +20,7 @@ enum lk_result {
 	LK_EXPIRED,	   /* exp is past, beyond the leeway */
 	LK_NOT_YET_VALID,  /* nbf is ahead, beyond the leeway */
 	LK_BODY_MISMATCH,  /* the sha256 claim is not the body's hash */
+	LK_ISSUED_LATER,   /* iat is ahead, beyond the leeway (Go's receiver refuses it) */
 };
 
 const char *lk_reason(enum lk_result r);

@@ -184,6 +184,29 @@ START_TEST(malformed_tokens)
 		ck_assert_int_eq(verify(t, body), LK_MALFORMED);
 		free(t);
 	}
+	/* iat: optional, a number when given, and not ahead beyond the leeway
+	 * (Go's receiver refuses a token issued in the future; both
+	 * receivers refuse an iat that is not a number). */
+	char iat[512];
+	static const struct {
+		int quoted;
+		int at;
+		enum lk_result want;
+	} iats[] = {
+		{0, NOW + 61, LK_ISSUED_LATER},
+		{0, NOW + 59, LK_OK},
+		{1, NOW, LK_MALFORMED},
+	};
+	for (size_t i = 0; i < sizeof iats / sizeof *iats; i++) {
+		char at[32];
+		snprintf(at, sizeof at, iats[i].quoted ? "\"%d\"" : "%d", iats[i].at);
+		snprintf(iat, sizeof iat,
+			 "{\"iss\":\"APIone\",\"exp\":%d,\"iat\":%s,\"sha256\":\"%s\"}", NOW + 300,
+			 at, h);
+		char *t = make_token("{\"alg\":\"HS256\"}", iat, s);
+		ck_assert_msg(verify(t, body) == iats[i].want, "iat case %zu", i);
+		free(t);
+	}
 	/* Segments: too few, too many, bad base64. */
 	char buf[2048];
 	char *last = strrchr(good, '.');
