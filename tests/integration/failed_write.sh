@@ -20,14 +20,21 @@ plugins:
 YAML
 "$AFTERCALL" migrate -c "$WORK/w.yaml" >/dev/null
 check "migrate creates the store" 0 $?
-if on_postgres; then
-	store_sql "$STORE" "CREATE FUNCTION fail_boom() RETURNS trigger LANGUAGE plpgsql AS
-\$\$BEGIN IF NEW.subject = 'EV_boom' THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END\$\$;
-CREATE TRIGGER fail_boom BEFORE INSERT ON audit FOR EACH ROW EXECUTE FUNCTION fail_boom()"
-else
-	store_sql "$STORE" "CREATE TRIGGER fail_boom BEFORE INSERT ON audit WHEN NEW.subject = 'EV_boom'
+
+# fail_when NAME OP TABLE CONDITION: OP (INSERT, UPDATE) on TABLE fails
+# while CONDITION holds of the NEW row; unfail NAME TABLE ends that.
+fail_when() {
+	if on_postgres; then
+		store_sql "$STORE" "CREATE FUNCTION $1() RETURNS trigger LANGUAGE plpgsql AS
+\$\$BEGIN IF $4 THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END\$\$;
+CREATE TRIGGER $1 BEFORE $2 ON $3 FOR EACH ROW EXECUTE FUNCTION $1()"
+	else
+		store_sql "$STORE" "CREATE TRIGGER $1 BEFORE $2 ON $3 WHEN $4
 BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
-fi
+	fi
+}
+unfail() { store_sql "$STORE" "DROP TRIGGER $1$(on_postgres && echo " ON $2")"; }
+fail_when fail_boom INSERT audit "NEW.subject = 'EV_boom'"
 start_host "$WORK/w.yaml" || finish
 
 send() { # send ID: the HTTP status of a signed room_finished with that id
@@ -44,7 +51,7 @@ check "the event is not journaled" 0 "$(rows journal dedupe)"
 check "nor audited" 0 "$(rows audit subject)"
 check_grep "the log says why" 'a write of the callback failed.*injected failure\|commit failed.*injected failure' "$WORK/host.log"
 check "and the next event is taken" 200 "$(send EV_after)"
-store_sql "$STORE" "DROP TRIGGER fail_boom$(on_postgres && echo ' ON audit')"
+unfail fail_boom audit
 check "the sender's retry, the store well again, is 200" 200 "$(send EV_boom)"
 check "as a new event, not a duplicate" accepted "$(sed -n 's/.*"status":"\([a-z]*\)".*/\1/p' "$WORK/resp")"
 check "journaled once" 1 "$(rows journal dedupe)"
@@ -64,14 +71,7 @@ SINK_PID=$!
 for _ in $(seq 50); do [ -s "$WORK/sink.port" ] && break; sleep 0.1; done
 sed "s|config: {file: $RECORD, audit: 1}|config: {file: $RECORD, send_url: \"http://127.0.0.1:$(cat "$WORK/sink.port")/send\", send_key: k}|" \
 	"$WORK/w.yaml" >"$WORK/w2.yaml"
-if on_postgres; then
-	store_sql "$STORE" "CREATE FUNCTION fail_done() RETURNS trigger LANGUAGE plpgsql AS
-\$\$BEGIN IF NEW.state = 'done' THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END\$\$;
-CREATE TRIGGER fail_done BEFORE UPDATE ON outbox FOR EACH ROW EXECUTE FUNCTION fail_done()"
-else
-	store_sql "$STORE" "CREATE TRIGGER fail_done BEFORE UPDATE ON outbox WHEN NEW.state = 'done'
-BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
-fi
+fail_when fail_done UPDATE outbox "NEW.state = 'done'"
 start_host "$WORK/w2.yaml" || finish
 state() { store_sql "$STORE" "SELECT state FROM outbox WHERE idem_key = 'EV_send'"; }
 check "an event that queues a send is 200" 200 "$(send EV_send)"
@@ -82,7 +82,7 @@ check "the receiver took it" 1 "$(sent)"
 check "its result cannot be recorded: the row stays in flight" inflight "$(state)"
 check_grep "the log says so" 'cannot record a delivery; trying again.*injected failure' "$WORK/host.log"
 check "an event meanwhile is not held back" 200 "$(send EV_meanwhile)"
-store_sql "$STORE" "DROP TRIGGER fail_done$(on_postgres && echo ' ON outbox')"
+unfail fail_done outbox
 for _ in $(seq 50); do [ "$(state)" = done ] && break; sleep 0.1; done
 check "the store well again, the result is recorded" done "$(state)"
 check "as one attempt" 1 "$(store_sql "$STORE" "SELECT attempts FROM outbox WHERE idem_key = 'EV_send'")"
