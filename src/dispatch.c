@@ -133,6 +133,7 @@ static int stored(struct dispatcher *d, int rc)
 static int savepoint(struct dispatcher *d)
 {
 	d->store_failed = 0;
+	d->store_err[0] = '\0';
 	return store_savepoint(d->store);
 }
 
@@ -802,7 +803,7 @@ static int fire_timer(void *ctx, const struct timer_row *t)
 		return 0;
 	if (!rc)
 		snprintf(err, sizeof err, "the store refused the callback's changes: %s",
-			 store_errmsg(d->store));
+			 d->store_err[0] ? d->store_err : store_errmsg(d->store));
 	store_rollback_to(d->store);
 	log_fields(AC_LOG_ERROR, "timer callback failed; retrying later", "plugin", p->name, "key",
 		   t->key, "request_id", t->request_id, "error", *err ? err : NULL, LOG_END);
@@ -918,6 +919,9 @@ static int apply_result(struct dispatcher *d, const struct send_res *res, int64_
 			again = 0;
 	}
 	char err[300];
+	/* An outcome behind the page deliver_outcomes is on: go back for it. */
+	if ((ok || !again) && res->id <= d->notify_after)
+		d->notify_after = res->id - 1;
 	if (ok) {
 		u.state = "done";
 		u.notify = 1;

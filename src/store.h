@@ -164,7 +164,8 @@ struct store_ops {
 	int (*audit_verify)(struct store *s, struct audit_walk *w, char *err, size_t errlen);
 	/* Outbox. add: 1 added, 0 the plugin's key exists, -1 error. */
 	int (*outbox_add)(struct store *s, const struct outbox_row *r);
-	/* Marks up to `limit` due pending rows in flight and hands each to cb. */
+	/* Marks up to `limit` due pending rows in flight and hands each to cb;
+	 * inside a transaction only (the SQLite backend refuses otherwise). */
 	int (*outbox_claim)(struct store *s, int64_t now_ms, int limit, outbox_cb cb, void *ctx);
 	/* 0 recorded, -1 error, 1 nothing recorded: the row is no longer in
 	 * flight (its result is on record already, or, on PostgreSQL, another

@@ -392,18 +392,21 @@ static void sq_rollback(struct store *s)
 		exec1(s, Q_ROLLBACK);
 }
 
-/* Savepoints live inside the batch's transaction. SQLite may roll that
- * back whole on its own (SQLITE_FULL, IOERR, NOMEM); a SAVEPOINT then
- * would start a transaction of its own, and its RELEASE commit it: an
+/* Savepoints and claims live inside the batch's transaction. SQLite may
+ * roll that back whole on its own (SQLITE_FULL, IOERR, NOMEM); a SAVEPOINT
+ * then would start a transaction of its own, and its RELEASE commit it: an
  * event's effects committed apart from the batch, which fails. */
+static int no_transaction(struct store *s)
+{
+	if (!sqlite3_get_autocommit(DB(s)))
+		return 0;
+	((struct sqlite_store *)s)->refusal = "no transaction open (SQLite rolled back the batch's)";
+	return 1;
+}
+
 static int sq_savepoint(struct store *s)
 {
-	if (sqlite3_get_autocommit(DB(s))) {
-		((struct sqlite_store *)s)->refusal =
-			"no transaction open (SQLite rolled back the batch's)";
-		return -1;
-	}
-	return exec1(s, Q_SAVEPOINT);
+	return no_transaction(s) ? -1 : exec1(s, Q_SAVEPOINT);
 }
 
 static int sq_release(struct store *s)
@@ -791,6 +794,10 @@ static int claim_one(void *c, const struct outbox_row *r)
 static int sq_outbox_claim(struct store *s, int64_t now_ms, int limit, outbox_cb cb, void *ctx)
 {
 	struct claim_ctx cc = {.cb = cb, .ctx = ctx};
+	/* Rows marked in flight outside the batch would stay so, committed
+	 * on their own, with no request behind them. */
+	if (no_transaction(s))
+		return -1;
 	if (limit > 256)
 		limit = 256;
 	sqlite3_stmt *st = stmt(s, Q_OUTBOX_DUE);

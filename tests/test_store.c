@@ -93,24 +93,6 @@ START_TEST(rollback_leaves_nothing)
 }
 END_TEST
 
-/* SQLite may roll a transaction back whole on its own (a full disk, an
- * I/O error): a savepoint then would begin a transaction of its own, which
- * its release would commit apart from the batch. It is refused. */
-START_TEST(sqlite_savepoint_needs_a_transaction)
-{
-	struct store *s = open_store(1);
-	ck_assert_int_eq(store_begin(s), 0);
-	store_rollback(s); /* as SQLite does on its own */
-	ck_assert_int_eq(store_savepoint(s), -1);
-	ck_assert_str_eq(store_errmsg(s), "no transaction open (SQLite rolled back the batch's)");
-	ck_assert_int_eq(store_begin(s), 0);
-	ck_assert_int_eq(store_savepoint(s), 0);
-	ck_assert_int_eq(store_release(s), 0);
-	ck_assert_int_eq(store_commit(s), 0);
-	store_close(s);
-}
-END_TEST
-
 /* Journals id in a savepoint of its own, kept, as the dispatcher does. */
 static void journal_in_savepoint(struct store *s, const char *id)
 {
@@ -466,7 +448,9 @@ START_TEST(schema_steps_and_refusals)
 	add_row(s, "k1", 5, "req-7");
 	ck_assert_int_eq(store_commit(s), 0);
 	char rid[32] = "";
+	ck_assert_int_eq(store_begin(s), 0); /* claims are made in a batch */
 	ck_assert_int_eq(store_outbox_claim(s, 10, 5, note_request, rid), 1);
+	ck_assert_int_eq(store_commit(s), 0);
 	ck_assert_str_eq(rid, "req-7");
 	store_close(s);
 
@@ -576,6 +560,33 @@ static int copy_row(void *ctx, const struct outbox_row *r)
 	c->last_status = r->last_status;
 	return 1;
 }
+
+/* SQLite may roll a transaction back whole on its own (a full disk, an
+ * I/O error): a savepoint then would begin a transaction of its own, which
+ * its release would commit apart from the batch, and a claim would mark
+ * rows in flight for good. Both are refused. */
+START_TEST(sqlite_savepoint_needs_a_transaction)
+{
+	struct store *s = open_store(1);
+	ck_assert_int_eq(store_begin(s), 0);
+	add_row(s, "due", 100, NULL);
+	ck_assert_int_eq(store_commit(s), 0);
+	ck_assert_int_eq(store_begin(s), 0);
+	store_rollback(s); /* as SQLite does on its own */
+	ck_assert_int_eq(store_savepoint(s), -1);
+	ck_assert_str_eq(store_errmsg(s), "no transaction open (SQLite rolled back the batch's)");
+	/* Nor is a row claimed: it would stay in flight with no request. */
+	int n = 0;
+	ck_assert_int_eq(store_outbox_claim(s, 1000, 4, count_rows, &n), -1);
+	ck_assert_int_eq(n, 0);
+	ck_assert_int_eq(store_outbox_list(s, "pending", 0, 10, count_rows, &n), 1);
+	ck_assert_int_eq(store_begin(s), 0);
+	ck_assert_int_eq(store_savepoint(s), 0);
+	ck_assert_int_eq(store_release(s), 0);
+	ck_assert_int_eq(store_commit(s), 0);
+	store_close(s);
+}
+END_TEST
 
 /* A result is recorded for a row in flight only: the same result again
  * (a commit whose answer was lost, then retried) changes nothing, and the
