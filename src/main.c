@@ -1037,8 +1037,8 @@ static int print_line(void *ctx, const struct outbox_row *r)
 /* Headers whose values are secrets are shown by name only. */
 static int secret_header(const char *line)
 {
-	static const char *const words[] = {"authorization", "secret", "token", "signature",
-					    "key", "cookie", NULL};
+	static const char *const words[] = {"auth",	"secret", "token",	"signature", "key",
+					    "cookie", "pass",	  "credential", "session",   NULL};
 	const char *colon = strchr(line, ':');
 	size_t n = colon ? (size_t)(colon - line) : strlen(line);
 	for (int i = 0; words[i]; i++)
@@ -1046,6 +1046,40 @@ static int secret_header(const char *line)
 			if (!strncasecmp(line + k, words[i], strlen(words[i])))
 				return 1;
 	return 0;
+}
+
+/* A URL with what may be credentials hidden: the user information before
+ * the host, and each value of the query. */
+static void print_url(const char *url)
+{
+	const char *p = url, *scheme = strstr(url, "://");
+	if (scheme) {
+		const char *host = scheme + 3, *end = host + strcspn(host, "/?#");
+		const char *at = memchr(host, '@', (size_t)(end - host));
+		fwrite(url, 1, (size_t)(host - url), stdout);
+		if (at) {
+			fputs("(hidden)@", stdout);
+			host = at + 1;
+		}
+		fwrite(host, 1, (size_t)(end - host), stdout);
+		p = end;
+	}
+	const char *q = strchr(p, '?');
+	if (!q) {
+		fputs(p, stdout);
+		return;
+	}
+	fwrite(p, 1, (size_t)(q + 1 - p), stdout);
+	for (q++; *q && *q != '#';) {
+		size_t pair = strcspn(q, "&#"), name = strcspn(q, "=&#");
+		fwrite(q, 1, name, stdout);
+		if (name < pair)
+			fputs("=(hidden)", stdout);
+		q += pair;
+		if (*q == '&')
+			putchar(*q++);
+	}
+	fputs(q, stdout);
 }
 
 static void print_body(const char *label, const char *body, size_t len)
@@ -1063,7 +1097,9 @@ static int print_row(void *ctx, const struct outbox_row *r)
 	printf("plugin:       %s\n", r->plugin);
 	printf("tag:          %s\n", r->tag ? r->tag : "");
 	printf("key:          %s\n", r->idem_key);
-	printf("request:      %s %s\n", r->method, r->url);
+	printf("request:      %s ", r->method);
+	print_url(r->url);
+	putchar('\n');
 	printf("attempts:     %d of at most %d\n", r->attempts, r->max_attempts);
 	printf("created:      ");
 	print_time(r->created_ms);

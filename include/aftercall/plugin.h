@@ -163,9 +163,10 @@ typedef struct ac_request {
 	/* Required: an http:// or https:// URL. */
 	const char *url;
 	/* Header lines "Name: value", NULL-terminated; NULL for none. They are
-	 * stored with the row; values of Authorization and of names holding
-	 * "secret", "token", "signature" or "key" are hidden from
-	 * `aftercall outbox show`. */
+	 * stored with the row; values of names holding "auth", "secret",
+	 * "token", "signature", "key", "cookie", "pass", "credential" or
+	 * "session" are hidden from `aftercall outbox show`, as are the URL's
+	 * user information and query values. */
 	const char *const *headers;
 	/* The body (may be empty). */
 	const char *body;

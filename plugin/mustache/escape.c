@@ -13,6 +13,7 @@
 #include <string.h>
 
 #define U_FFFD "\xEF\xBF\xBD"
+#define U_ZWSP "\xE2\x80\x8B" /* U+200B ZERO WIDTH SPACE */
 
 /* Writes go straight into the buffer once room is reserved. */
 static inline int need(struct mustache_buf *b, size_t k)
@@ -176,13 +177,16 @@ static int is_blank(unsigned char c)
 	return c == ' ' || c == '\t';
 }
 
+/* Output bytes per input byte at most: "\@" and a zero-width space. */
+#define MD_MAX 5
+
 /* Appends blanks s[i, j) as entities; *o is the write position, and room
- * for three bytes per input byte from `rest` on is kept. */
+ * for MD_MAX bytes per input byte from `rest` on is kept. */
 static int blank_entities(struct mustache_buf *out, char **o, const char *s,
 			  size_t i, size_t j, size_t rest)
 {
 	out->len = (size_t)(*o - out->data);
-	if (need(out, 5 * (j - i) + 3 * rest))
+	if (need(out, 5 * (j - i) + MD_MAX * rest))
 		return -1;
 	*o = out->data + out->len;
 	for (; i < j; i++) {
@@ -198,9 +202,9 @@ static int blank_entities(struct mustache_buf *out, char **o, const char *s,
 }
 
 /*
- * One pass over the value, writing straight into the buffer: room for three
- * output bytes per input byte is reserved first (punctuation takes two,
- * U+FFFD three, a line break two for one or two). Plain bytes, blanks
+ * One pass over the value, writing straight into the buffer: room for
+ * MD_MAX output bytes per input byte is reserved first (punctuation takes
+ * two, '@' five, U+FFFD three, a line break two for one or two). Plain bytes, blanks
  * included, are copied in a tight loop; blanks that start a line become
  * entities before it, and blanks that end one were copied and are taken
  * back and written as entities when the line ends.
@@ -215,7 +219,7 @@ int escape_markdown(struct mustache_buf *out, const char *s, size_t n)
 		n--;
 	if (n > (SIZE_MAX - 16) / 8)
 		return mustache_buf_grow(out, SIZE_MAX);	/* fails */
-	if (need(out, 3 * n))
+	if (need(out, MD_MAX * n))
 		return -1;
 	o = out->data + out->len;
 	for (;;) {
@@ -248,6 +252,13 @@ int escape_markdown(struct mustache_buf *out, const char *s, size_t n)
 				o[1] = (char)c;
 				o += 2;
 				i++;
+				/* GFM links email addresses after the escapes are
+				 * gone: a zero-width space after '@' leaves no
+				 * domain to link. */
+				if (c == '@') {
+					memcpy(o, U_ZWSP, 3);
+					o += 3;
+				}
 			} else if (md_class[c] == MD_HIGH &&
 				   (k = cj_utf8_len(u + i, n - i)) != 0) {
 				memcpy(o, s + i, k);

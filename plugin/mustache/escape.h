@@ -14,6 +14,9 @@
  *             lists, block quotes, thematic breaks, setext underlines, fences,
  *             link reference definitions) and no GFM autolink (www., scheme:)
  *             can start inside the value;
+ *           - '@' is followed by U+200B ZERO WIDTH SPACE: GFM links email
+ *             addresses (and mailto:, xmpp:) in the text once the escapes
+ *             are resolved, and the space leaves it no domain to link;
  *           - spaces and tabs at the start or end of each line of the value
  *             become &#32; / &#9;, so they cannot indent a code block, open a
  *             hard break or be trimmed away;
