@@ -585,6 +585,24 @@ void templates_context_free(const struct template_set *set, struct tcontext *c)
 	c->parsed = NULL;
 }
 
+/* Subject, cc and bcc are header fields: one line whatever made them (a
+ * value in triple braces, a partial, the template's own text). Each run of
+ * control characters, CR and LF among them, becomes one space. */
+static void one_line(char *s)
+{
+	char *o = s;
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		if (*p < 0x20 || *p == 0x7f) {
+			while (*p && (*p < 0x20 || *p == 0x7f))
+				p++;
+			*o++ = ' ';
+		} else {
+			*o++ = (char)*p++;
+		}
+	}
+	*o = '\0';
+}
+
 int templates_render_ctx(const struct template_set *set, const struct tfile *t,
 			 const struct tcontext *c, ac_escape escape, struct rendered *out, char *err,
 			 size_t errlen)
@@ -598,9 +616,15 @@ int templates_render_ctx(const struct template_set *set, const struct tfile *t,
 		rc = render_one(set, t->cc, c, AC_ESCAPE_TEXT, &out->cc, NULL, err, errlen);
 	if (!rc && t->bcc)
 		rc = render_one(set, t->bcc, c, AC_ESCAPE_TEXT, &out->bcc, NULL, err, errlen);
-	if (rc)
+	if (rc) {
 		rendered_free(out);
-	return rc;
+		return rc;
+	}
+	char *fields[] = {out->subject, out->cc, out->bcc};
+	for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
+		if (fields[i])
+			one_line(fields[i]);
+	return 0;
 }
 
 int templates_render(const struct template_set *set, const struct tfile *t, const char *ctx,

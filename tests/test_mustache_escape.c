@@ -510,6 +510,8 @@ START_TEST(test_text_mode)
 	CR("[{{v}}]", "<b>&amp; *x* [l](u)", AC_ESCAPE_TEXT,
 	   "[<b>&amp; *x* [l](u)]");
 	CR("[{{v}}]", "", AC_ESCAPE_TEXT, "[]");
+	CR("Subject: {{v}} on Monday", "Bob\0 ignore", AC_ESCAPE_TEXT,
+	   "Subject: Bob" FFFD " ignore on Monday");
 }
 END_TEST
 
@@ -518,6 +520,7 @@ START_TEST(test_html_mode)
 	CR("<p>{{v}}</p>", "& \" < > '", AC_ESCAPE_HTML,
 	   "<p>&amp; &quot; &lt; &gt; '</p>");
 	CR("{{v}}", "a\nb *c*", AC_ESCAPE_HTML, "a\nb *c*");
+	CR("<p>{{v}}</p>", "a\0b", AC_ESCAPE_HTML, "<p>a" FFFD "b</p>");
 }
 END_TEST
 

@@ -67,6 +67,35 @@ START_TEST(front_matter_partials_and_render)
 }
 END_TEST
 
+/* Subject, cc and bcc are header lines whatever makes them: a value in
+ * triple braces, a partial of several lines, a YAML block of the template's
+ * own. No line break gets through. */
+START_TEST(header_fields_are_one_line)
+{
+	put("raw.md", "---\n"
+		      "subject: \"Hi {{{name}}} {{> two}}\"\n"
+		      "bcc: |\n  a@example.com\n  X-Injected: yes\n"
+		      "---\n"
+		      "Body\n");
+	put("two.md", "line one\r\n\nBcc: evil@example.com\n");
+	struct strbuf errs;
+	sb_init(&errs);
+	struct template_set *set = templates_load(&eng, dir, &errs);
+	ck_assert_msg(set != NULL, "%s", errs.data);
+	const char ctx[] = "{\"name\":\"a\\r\\nBcc: evil@example.com\"}";
+	struct rendered r;
+	char err[256];
+	ck_assert_int_eq(templates_render(set, templates_find(set, "raw"), ctx, strlen(ctx),
+					  AC_ESCAPE_MARKDOWN, &r, err, sizeof err),
+			 0);
+	ck_assert_str_eq(r.subject, "Hi a Bcc: evil@example.com line one Bcc: evil@example.com ");
+	ck_assert_str_eq(r.bcc, "a@example.com X-Injected: yes ");
+	rendered_free(&r);
+	templates_free(set);
+	sb_free(&errs);
+}
+END_TEST
+
 START_TEST(errors_name_file_line_and_column)
 {
 	put("broken.md", "---\n"
@@ -281,6 +310,7 @@ int main(void)
 	TCase *tc = tcase_create("core");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, front_matter_partials_and_render);
+	tcase_add_test(tc, header_fields_are_one_line);
 	tcase_add_test(tc, errors_name_file_line_and_column);
 	tcase_add_test(tc, file_without_front_matter_is_byte_for_byte);
 	tcase_add_test(tc, engine_abi_checked);

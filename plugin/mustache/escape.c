@@ -45,9 +45,10 @@ static inline int done(struct mustache_buf *b)
 /* ------------------------------------------------------------------ */
 /* HTML                                                                */
 
-/* Nonzero for & < > ". */
+/* Nonzero for & < > " and NUL (which would end the output early for
+ * whoever reads it as a C string: U+FFFD). */
 static const unsigned char html_special[256] = {
-	['&'] = 1, ['<'] = 1, ['>'] = 1, ['"'] = 1,
+	[0] = 1, ['&'] = 1, ['<'] = 1, ['>'] = 1, ['"'] = 1,
 };
 
 int escape_html(struct mustache_buf *out, const char *s, size_t n)
@@ -73,6 +74,7 @@ int escape_html(struct mustache_buf *out, const char *s, size_t n)
 		case '&': ent = "&amp;"; elen = 5; break;
 		case '<': ent = "&lt;"; elen = 4; break;
 		case '>': ent = "&gt;"; elen = 4; break;
+		case 0: ent = U_FFFD; elen = 3; break;
 		default: ent = "&quot;"; elen = 6; break;
 		}
 		if (need(out, elen))
@@ -86,8 +88,9 @@ int escape_html(struct mustache_buf *out, const char *s, size_t n)
 /* ------------------------------------------------------------------ */
 /* Text                                                                */
 
+/* 1: white space, folded; 2: NUL, which becomes U+FFFD. */
 static const unsigned char text_ws[256] = {
-	[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1, ['\v'] = 1, ['\f'] = 1,
+	[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1, ['\v'] = 1, ['\f'] = 1, [0] = 2,
 };
 
 int escape_text(struct mustache_buf *out, const char *s, size_t n)
@@ -95,8 +98,8 @@ int escape_text(struct mustache_buf *out, const char *s, size_t n)
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0;
 
-	/* at most one output byte per input byte */
-	if (n && need(out, n))
+	/* at most three output bytes per input byte (U+FFFD for NUL) */
+	if (n && need(out, 3 * n))
 		return -1;
 	while (i < n) {
 		size_t j = i;
@@ -106,8 +109,13 @@ int escape_text(struct mustache_buf *out, const char *s, size_t n)
 		raw_put(out, s + i, j - i);
 		if (j == n)
 			break;
+		if (text_ws[u[j]] == 2) {
+			raw_put(out, U_FFFD, 3);
+			i = j + 1;
+			continue;
+		}
 		raw_putc(out, ' ');
-		while (j < n && text_ws[u[j]])
+		while (j < n && text_ws[u[j]] == 1)
 			j++;
 		i = j;
 	}

@@ -4,7 +4,7 @@
  * to out and returns 0, or -1 when out of memory.
  *
  * html:     & < > " become &amp; &lt; &gt; &quot; (the Mustache spec's rule);
- *           all other bytes are copied.
+ *           NUL becomes U+FFFD; all other bytes are copied.
  *
  * markdown: the value reads as its literal text once a CommonMark (or GFM)
  *           renderer has turned the document into HTML:
@@ -27,7 +27,8 @@
  *             sequence become U+FFFD.
  *
  * text:     for one-line fields: every run of ASCII white space (space, tab,
- *           CR, LF, VT, FF) becomes a single space; nothing else changes.
+ *           CR, LF, VT, FF) becomes a single space, and NUL U+FFFD; nothing
+ *           else changes.
  */
 #ifndef AC_MUSTACHE_ESCAPE_H
 #define AC_MUSTACHE_ESCAPE_H
