@@ -85,6 +85,23 @@ rows=$(awk 'NR > 1 { print $1 }' "$WORK/out.list")
 [ -n "$rows" ] && ok "the outbox holds the send" || not_ok "the outbox holds the send"
 for id in $rows; do "$AFTERCALL" outbox show -c "$WORK/s.yaml" "$id" >>"$WORK/out.show"; done
 check_grep "outbox show names the header it hides" 'Authorization: (hidden)' "$WORK/out.show"
+# A plugin's own credentials in a row: in the URL's user information and
+# query, and in headers named like a password or an auth scheme.
+now=$(($(date +%s) * 1000))
+store_sql "$STORE" "INSERT INTO outbox(plugin, tag, method, url, headers, body, idem_key, state,
+  max_attempts, max_age_ms, created_ms, next_ms)
+  VALUES ('forward', 'crm', 'POST', 'http://crmuser:crm-pass-0123@127.0.0.1:1/hook?access_token=tok-0123&v=2#frag',
+  '[\"X-Password: hunter2-0123\", \"X-Auth: Basic dXNlcjpwYXNz\", \"X-Api-Pass: p4ss-0123\", \"X-Session-Id: sess-0123\", \"Accept: application/json\"]',
+  '{}', 'creds', 'dead', 1, 1000, $now, $now)" >/dev/null
+id=$(store_sql "$STORE" "SELECT id FROM outbox WHERE idem_key = 'creds'")
+"$AFTERCALL" outbox show -c "$WORK/s.yaml" "$id" >"$WORK/creds.show"
+check_grep "outbox show hides the URL's user information and query values" \
+	'^request:      POST http://(hidden)@127.0.0.1:1/hook?access_token=(hidden)&v=(hidden)#frag$' "$WORK/creds.show"
+check "and every header named like a credential" 4 "$(grep -c '^  X-[A-Za-z-]*: (hidden)$' "$WORK/creds.show")"
+check_grep "but not the others" '^  Accept: application/json$' "$WORK/creds.show"
+leaked=0
+for s in crm-pass-0123 tok-0123 hunter2-0123 dXNlcjpwYXNz p4ss-0123 sess-0123; do grep -qF "$s" "$WORK/creds.show" && leaked=1; done
+check "none of them is printed" 0 "$leaked"
 "$AFTERCALL" audit -c "$WORK/s.yaml" --room sec >"$WORK/out.audit" 2>&1
 store_sql "$STORE" 'select * from audit' >"$WORK/audit.dump"
 [ -s "$WORK/audit.dump" ] && ok "the audit trail has records" || not_ok "the audit trail has records"
