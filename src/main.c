@@ -88,8 +88,9 @@ static const char usage_check[] =
 	"Usage: aftercall check [-c FILE]\n"
 	"\n"
 	"Validates the config file: every key, every ${VAR} reference, the routes\n"
-	"and their verifiers; loads each plugin, checks its ABI and runs its init;\n"
-	"loads the template engine and compiles every template.\n"
+	"and their verifiers; opens an existing store, which must have the schema\n"
+	"this aftercall runs, as for serve; loads each plugin, checks its ABI and\n"
+	"runs its init; loads the template engine and compiles every template.\n"
 	"Prints each error with its line and key and exits 1 if there is any.\n"
 	"Also loads libcurl, which serve opens at its first outbound request, and\n"
 	"warns (without failing) when it cannot: that request would fail.\n"
@@ -639,29 +640,37 @@ static int check_store(const struct config *cfg, struct strbuf *errs)
 }
 
 /* The store and its schema, for check: an existing store is opened (read
- * only in effect) for its version; a missing SQLite file is not created. */
-static void print_store_line(const struct config *cfg)
+ * only in effect) for its version; a missing SQLite file is not created.
+ * What serve would refuse (a store it cannot open, a schema it does not
+ * run) is an error; otherwise *line says what there is. */
+static int check_store_schema(const struct config *cfg, char *line, size_t linelen,
+			      struct strbuf *errs)
 {
 	char err[512];
 	int sqlite = !strncmp(cfg->store, "sqlite:", 7);
 	if (sqlite && access(cfg->store + 7, F_OK) != 0) {
-		printf("  store   %s (created at first start)\n", cfg->store);
-		return;
+		snprintf(line, linelen, "%s (created at first start)", cfg->store);
+		return 0;
 	}
 	/* EXISTING too: an empty file is read, not given WAL mode. */
 	struct store *st = store_open(cfg->store, cfg->store_sync_full,
 				      STORE_MIGRATE | STORE_EXISTING, err, sizeof err);
 	if (!st) {
-		printf("  store   %s (%s)\n", store_display(cfg->store), err);
-		return;
+		sb_printf(errs, "%s: store: %s\n", cfg->file, err);
+		return -1;
 	}
 	int v = store_schema_version(st);
-	if (v == 0)
-		printf("  store   %s (created at first start)\n", store_display(cfg->store));
-	else
-		printf("  store   %s (schema %d%s)\n", store_display(cfg->store), v,
-		       v < STORE_SCHEMA_VERSION ? "; older: run 'aftercall migrate'" : "");
 	store_close(st);
+	if (v != 0 && v != STORE_SCHEMA_VERSION) {
+		store_version_error(store_display(cfg->store), v, err, sizeof err);
+		sb_printf(errs, "%s: store: %s\n", cfg->file, err);
+		return -1;
+	}
+	if (v == 0)
+		snprintf(line, linelen, "%s (created at first start)", store_display(cfg->store));
+	else
+		snprintf(line, linelen, "%s (schema %d)", store_display(cfg->store), v);
+	return 0;
 }
 
 static int cmd_check(int argc, char **argv)
@@ -674,8 +683,10 @@ static int cmd_check(int argc, char **argv)
 	sb_init(&errs);
 	struct loaded l;
 	int bad = load(file, &l, &errs);
+	char store_line[1200] = "";
 	if (!bad)
-		bad = check_store(l.cfg, &errs);
+		bad = check_store(l.cfg, &errs) || check_store_schema(l.cfg, store_line,
+								      sizeof store_line, &errs);
 	/* Run each plugin's init so it can judge its own config, with the
 	 * templates serve would give it. */
 	/* An array of pointers: the handles are the dispatcher's, opaque here. */
@@ -720,7 +731,7 @@ static int cmd_check(int argc, char **argv)
 		printf("%s: OK\n", file);
 		printf("  listen  %s:%u\n", l.cfg->listen_host ? l.cfg->listen_host : "*",
 		       l.cfg->listen_port);
-		print_store_line(l.cfg);
+		printf("  store   %s\n", store_line);
 		for (size_t i = 0; i < l.cfg->nroutes; i++) {
 			const struct route *r = &l.cfg->routes[i];
 			static const char *const kinds[] = {"livekit", "hmac", "bearer"};

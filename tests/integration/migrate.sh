@@ -59,7 +59,8 @@ check "migrate --to 1 makes an empty store schema 1" 0 $?
 case "$out" in *"schema 1: journal, key-value pairs and timers, audit chain, outbox"*) ok "and prints the step";; *) not_ok "and prints the step: $out";; esac
 
 out=$("$AFTERCALL" check -c "$WORK/m.yaml" 2>&1)
-case "$out" in *"(schema 1; older: run 'aftercall migrate')"*) ok "check says the store is older";; *) not_ok "check says the store is older: $out";; esac
+check "check refuses a store of an older schema, as serve does" 1 $?
+case "$out" in *"store: "*"has schema version 1; this aftercall needs 3: back it up, then run 'aftercall migrate'"*) ok "check says what to run";; *) not_ok "check says what to run: $out";; esac
 
 "$AFTERCALL" serve -c "$WORK/m.yaml" 2>"$WORK/refused.log"
 check "serve refuses a store of an older schema" 1 $?
@@ -105,4 +106,13 @@ check "serve refuses a store of a newer schema" 1 $?
 check_grep "saying to run a newer aftercall" "has schema version 7, newer than this aftercall's 3: run a newer aftercall" "$WORK/newer.log"
 "$AFTERCALL" migrate -c "$WORK/m.yaml" >"$WORK/newer2.log" 2>&1
 check "and so does migrate" 1 $?
+"$AFTERCALL" check -c "$WORK/m.yaml" >"$WORK/newer3.log" 2>&1
+check "and so does check" 1 $?
+check_grep "in the same words" "store: .*has schema version 7, newer than this aftercall's 3: run a newer aftercall" "$WORK/newer3.log"
+if ! on_postgres; then
+	printf 'garbage, not a database\n' >"${STORE#sqlite:}"
+	"$AFTERCALL" check -c "$WORK/m.yaml" >"$WORK/garbage.log" 2>&1
+	check "check refuses a file that is no database" 1 $?
+	check_grep "saying so" "store: .*not a database" "$WORK/garbage.log"
+fi
 finish
