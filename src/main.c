@@ -110,8 +110,9 @@ static const char usage_sign[] =
 	"  -k, --key KEY        API key (the token's issuer)\n"
 	"  -s, --secret SECRET  API secret; the environment variable\n"
 	"                       AFTERCALL_SIGN_SECRET is read when this is absent\n"
-	"  -t, --ttl SECONDS    lifetime of the token (default 300)\n"
-	"  -a, --at UNIXTIME    sign as if the clock read UNIXTIME (default now)\n"
+	"  -t, --ttl SECONDS    lifetime of the token, 1 to 31622400 (default 300)\n"
+	"  -a, --at UNIXTIME    sign as if the clock read UNIXTIME (default now; at\n"
+	"                       most 253402300799, the end of year 9999)\n"
 	"  -h, --help           show this help\n";
 
 static const char usage_render[] =
@@ -204,7 +205,7 @@ static const char usage_audit[] =
 
 static const char usage_replay[] =
 	"Usage: aftercall replay [-c FILE] [--route PATH] [--dry-run] ID...\n"
-	"       aftercall replay [-c FILE] [--route PATH] [--dry-run] --since WHEN [--until WHEN]\n"
+	"       aftercall replay [-c FILE] [--route PATH] [--dry-run] [--since WHEN] [--until WHEN]\n"
 	"\n"
 	"Runs journaled events through their routes' plugins again, as serve ran\n"
 	"them when they came (same body, type and time received), one transaction\n"
@@ -222,6 +223,7 @@ static const char usage_replay[] =
 	"\n"
 	"  -s, --since WHEN   the events received at WHEN or after: 2026-11-27T09:00:00Z\n"
 	"                     (UTC, as replay prints it) or a time ago: 90s, 30m, 2h, 7d\n"
+	"                     (default, with --until: from the journal's first row)\n"
 	"  -u, --until WHEN   ... and before WHEN (default: now)\n"
 	"  -r, --route PATH   only the event's journal row of this route\n"
 	"  -n, --dry-run      list what would run; runs no plugin, needs no lock\n"
@@ -830,8 +832,12 @@ static int cmd_sign(int argc, char **argv)
 			}
 			break;
 		case 'a':
-			if (parse_long(optarg, &at) || at < 0) {
-				fprintf(stderr, "aftercall sign: bad --at '%s'\n", optarg);
+			/* Up to the end of year 9999: exp = at + ttl stays a time. */
+			if (parse_long(optarg, &at) || at < 0 || at > 253402300799LL) {
+				fprintf(stderr,
+					"aftercall sign: bad --at '%s' (seconds since 1970, up to "
+					"253402300799)\n",
+					optarg);
 				return 2;
 			}
 			break;
@@ -941,6 +947,20 @@ static int cmd_render(int argc, char **argv)
 		fclose(f);
 	if (!ctx) {
 		fprintf(stderr, "aftercall render: cannot read %s\n", cfile);
+		return 1;
+	}
+	/* Templates read the fields of an object, as serve gives them. */
+	json_error_t jerr;
+	json_t *cj = json_loadb(ctx, clen, JSON_REJECT_DUPLICATES, &jerr);
+	int is_object = json_is_object(cj);
+	json_decref(cj);
+	if (!is_object) {
+		if (cj)
+			fprintf(stderr, "aftercall render: %s: expected a JSON object\n", cfile);
+		else
+			fprintf(stderr, "aftercall render: %s: line %d, column %d: %s\n", cfile,
+				jerr.line, jerr.column, jerr.text);
+		free(ctx);
 		return 1;
 	}
 	char err[1024];
@@ -1142,6 +1162,17 @@ static int print_row(void *ctx, const struct outbox_row *r)
 	return 0;
 }
 
+struct row_state {
+	char state[16];
+};
+
+static int copy_state(void *ctx, const struct outbox_row *r)
+{
+	snprintf(((struct row_state *)ctx)->state, sizeof ((struct row_state *)ctx)->state, "%s",
+		 r->state);
+	return 1;
+}
+
 static int parse_id(const char *s, int64_t *id)
 {
 	long long v;
@@ -1210,6 +1241,10 @@ static int cmd_outbox(int argc, char **argv)
 		fprintf(stderr, "aftercall outbox %s: one row ID is required\n", verb);
 		return 2;
 	}
+	if (is_list && optind < argc) {
+		fprintf(stderr, "aftercall outbox list: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
 	struct store *st = open_store_of(file, "outbox");
 	if (!st)
 		return 1;
@@ -1254,8 +1289,12 @@ static int cmd_outbox(int argc, char **argv)
 			fprintf(stderr, "aftercall outbox: %s\n", store_errmsg(st));
 			rc = 1;
 		} else if (n == 0) {
-			fprintf(stderr, "aftercall outbox: row %lld is not %s\n", (long long)id,
-				is_retry ? "dead" : "pending");
+			struct row_state rs = {0};
+			if (store_outbox_get(st, id, copy_state, &rs) <= 0)
+				fprintf(stderr, "aftercall outbox: no row %lld\n", (long long)id);
+			else
+				fprintf(stderr, "aftercall outbox: row %lld is %s, not %s\n",
+					(long long)id, rs.state, is_retry ? "dead" : "pending");
 			rc = 1;
 		} else {
 			printf("row %lld: %s\n", (long long)id,
@@ -1320,16 +1359,23 @@ static int cmd_mailbox(int argc, char **argv)
 		return 2;
 	}
 	/* The API URL without a trailing slash. */
-	char base[1024];
+	char base[1024], shown[1100];
 	snprintf(base, sizeof base, "%s", api && *api ? api : MM_DEFAULT_API_URL);
+	for (size_t n = strlen(base); n && base[n - 1] == '/';)
+		base[--n] = '\0';
+	/* As messages show it: without the user information, if any. */
+	const char *host = strstr(base, "://"), *at = host ? strchr(host, '@') : NULL;
+	const char *slash = host ? strchr(host + 3, '/') : NULL;
+	if (at && (!slash || at < slash))
+		snprintf(shown, sizeof shown, "%.*s(hidden)@%s", (int)(host + 3 - base), base, at + 1);
+	else
+		snprintf(shown, sizeof shown, "%s", base);
 	if (strncmp(base, "https://", 8) && strncmp(base, "http://", 7)) {
 		fprintf(stderr, "aftercall mailbox: the API URL must be http:// or https://, not '%s'\n",
-			base);
+			shown);
 		free(body);
 		return 2;
 	}
-	for (size_t n = strlen(base); n && base[n - 1] == '/';)
-		base[--n] = '\0';
 	struct mm_client c = {.api_url = base, .key = key, .timeout = 30};
 	struct mm_answer a;
 	int rc = 1;
@@ -1364,7 +1410,7 @@ static int cmd_mailbox(int argc, char **argv)
 		fprintf(stderr,
 			"aftercall mailbox: %s%s answered 404: is %s MultiMail's API URL? (--api-url"
 			" or MULTIMAIL_API_URL, without /v1)\n",
-			base, MM_PATH_MAILBOXES, base);
+			shown, MM_PATH_MAILBOXES, shown);
 	} else {
 		char why[600];
 		mm_explain(a.status, a.body, a.retry_after, why, sizeof why);
@@ -1609,12 +1655,15 @@ static int cmd_replay(int argc, char **argv)
 	}
 	if (!span && optind >= argc) {
 		fprintf(stderr,
-			"aftercall replay: give at least one event ID, or --since\n\n%s",
+			"aftercall replay: give at least one event ID, or --since or --until\n\n%s",
 			usage_replay);
 		return 2;
 	}
 	if (until <= since) {
-		fprintf(stderr, "aftercall replay: --until must come after --since\n");
+		if (since > now)
+			fprintf(stderr, "aftercall replay: --since is in the future\n");
+		else
+			fprintf(stderr, "aftercall replay: --until must come after --since\n");
 		return 2;
 	}
 	struct strbuf errs;
@@ -1786,6 +1835,10 @@ static int cmd_audit(int argc, char **argv)
 		fputs(usage_audit, stderr);
 		return 2;
 	}
+	if (room && contact) {
+		fprintf(stderr, "aftercall audit: give --room or --contact, not both\n");
+		return 2;
+	}
 	struct store *st = open_store_of(file, "audit");
 	if (!st)
 		return 1;
@@ -1851,8 +1904,10 @@ static int cmd_migrate(int argc, char **argv)
 			file = optarg;
 			break;
 		case 't':
-			target = (int)strtol(optarg, &end, 10);
-			if (*end || end == optarg || target < 1 || target > STORE_SCHEMA_VERSION) {
+			errno = 0;
+			long t = strtol(optarg, &end, 10);
+			target = errno || t < 1 || t > STORE_SCHEMA_VERSION ? 0 : (int)t;
+			if (*end || end == optarg || target < 1) {
 				fprintf(stderr, "aftercall migrate: --to takes 1 to %d\n",
 					STORE_SCHEMA_VERSION);
 				return 2;
@@ -1928,6 +1983,10 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+		if (argc > 2) {
+			fprintf(stderr, "aftercall version: unexpected argument '%s'\n", argv[2]);
+			return 2;
+		}
 		printf("aftercall %s (plugin ABI %u.%u)\n", PACKAGE_VERSION, AC_PLUGIN_ABI_MAJOR,
 		       AC_PLUGIN_ABI_MINOR);
 		return 0;

@@ -81,8 +81,17 @@ int mm_call(const struct mm_client *c, const char *method, const char *path, con
 	CURLcode rc = libcurl.easy_perform(e);
 	int ret = 0;
 	if (rc != CURLE_OK) {
-		snprintf(err, errlen, "cannot reach MultiMail at %s: %s", c->api_url,
-			 libcurl.easy_strerror(rc));
+		/* Not the URL's user information, if it has any. */
+		const char *host = strstr(c->api_url, "://");
+		const char *at = host ? strchr(host, '@') : NULL;
+		const char *slash = host ? strchr(host + 3, '/') : NULL;
+		if (at && (!slash || at < slash))
+			snprintf(err, errlen, "cannot reach MultiMail at %.*s(hidden)@%s: %s",
+				 (int)(host + 3 - c->api_url), c->api_url, at + 1,
+				 libcurl.easy_strerror(rc));
+		else
+			snprintf(err, errlen, "cannot reach MultiMail at %s: %s", c->api_url,
+				 libcurl.easy_strerror(rc));
 		ret = -1;
 	} else {
 		long code = 0;

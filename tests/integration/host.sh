@@ -131,6 +131,20 @@ if ! on_postgres; then
 	stop_host
 fi
 
+# Usage errors of the small commands: each exits 2, saying why.
+usage() { # usage NAME WORDS...: the command must exit 2
+	local name=$1
+	shift
+	"$AFTERCALL" "$@" >"$WORK/usage.out" 2>&1
+	check "$name is a usage error" 2 $?
+}
+printf '{}' >"$WORK/empty.json"
+usage "sign --at past year 9999" sign --key K --secret S --at 253402300800 "$WORK/empty.json"
+usage "version with an argument" version extra
+usage "migrate --to 2^32 + 1 (not taken as 1)" migrate -c "$WORK/ok.yaml" --to 4294967297
+usage "audit --room with --contact" audit -c "$WORK/ok.yaml" --room r --contact x@example.com
+check_grep "saying to give one" "give --room or --contact, not both" "$WORK/usage.out"
+
 # A plugin of another ABI major is refused at start and by check.
 abi=$("$AFTERCALL" version | sed -n 's/.*plugin ABI \([0-9]*\.[0-9]*\).*/\1/p')
 want="bad_major.so: plugin ABI $(( ${abi%.*} + 1 )).0 is not compatible with this host's ABI $abi"

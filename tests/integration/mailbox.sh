@@ -54,6 +54,10 @@ check_grep "naming it" "the API URL must be http:// or https://, not 'ftp://127.
 "$AFTERCALL" mailbox create third --api-url "http://127.0.0.1:$DOUBLE/v1/" 2>"$WORK/v.err"
 check "an API URL with /v1 in it: exit 1" 1 $?
 check_grep "asking whether it is MultiMail's" "answered 404: is http://127.0.0.1:$DOUBLE/v1 MultiMail's API URL?" "$WORK/v.err"
+"$AFTERCALL" mailbox create third --api-url "http://admin:mm-pass-0123@127.0.0.1:9/" 2>"$WORK/p.err"
+check "a MultiMail that cannot be reached: exit 1" 1 $?
+check_grep "saying so, without the URL's password" "cannot reach MultiMail at http://(hidden)@127.0.0.1:9: " "$WORK/p.err"
+if grep -q "mm-pass-0123" "$WORK/p.err"; then not_ok "the URL's password is not printed"; else ok "the URL's password is not printed"; fi
 env -u MULTIMAIL_API_KEY "$AFTERCALL" mailbox create x 2>/dev/null
 check "no key: exit 2" 2 $?
 if grep -q "$MULTIMAIL_API_KEY" "$WORK"/*.out "$WORK"/*.err; then not_ok "the key is never printed"; else ok "the key is never printed"; fi

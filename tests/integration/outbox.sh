@@ -145,8 +145,14 @@ control faults '{}' >/dev/null
 check "retry makes it pending again" 0 $?
 wait_done 231 30
 check "and it goes out" 231 "$(outbox_count done)"
-"$AFTERCALL" outbox retry -c "$WORK/ob.yaml" "$id" 2>/dev/null
+"$AFTERCALL" outbox retry -c "$WORK/ob.yaml" "$id" 2>"$WORK/retry.err"
 check "retry of a done row is refused" 1 $?
+check_grep "saying what it is" "row $id is done, not dead" "$WORK/retry.err"
+"$AFTERCALL" outbox cancel -c "$WORK/ob.yaml" 999999 2>"$WORK/retry.err"
+check "cancel of a row that is not there is refused" 1 $?
+check_grep "saying so" "no row 999999" "$WORK/retry.err"
+"$AFTERCALL" outbox list -c "$WORK/ob.yaml" extra 2>"$WORK/retry.err"
+check "outbox list with a stray argument is a usage error" 2 $?
 # Every attempt carries the key in an Idempotency-Key header, so a key with
 # a control character in it is refused when it is queued.
 printf '{"event":"room_finished","id":"C\\u0007bell","room":{"name":"c"}}' >"$WORK/ctl.json"

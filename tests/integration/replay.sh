@@ -143,6 +143,9 @@ check "from the first to the last" "EV_old2 EV_old150" "$(head -1 "$WORK/old.out
 check "--since is inclusive, --until not" "EV_old1 EV_old2 EV_old3 EV_old4 " "$(cut -d' ' -f1 "$WORK/old.out" | tr '\n' ' ')"
 "$AFTERCALL" replay -c "$WORK/r.yaml" --dry-run --until 2020-09-13T12:26:43Z >"$WORK/old.out" 2>&1
 check "--until alone: from the journal's first row" "EV_old1 EV_old2 " "$(cut -d' ' -f1 "$WORK/old.out" | tr '\n' ' ')"
+"$AFTERCALL" replay -c "$WORK/r.yaml" --dry-run --since 2099-01-01T00:00:00Z >"$WORK/bad.out" 2>&1
+check "a --since in the future is a usage error" 2 $?
+check_grep "that says so" "since is in the future" "$WORK/bad.out"
 for bad in "--since yesterday" "--since 2026-02-30T00:00:00Z" "--since -5m" "--since 36526d" "--since 1h --until 2h" "--since 1h EV_rp1"; do
 	# shellcheck disable=SC2086 # the options' words
 	"$AFTERCALL" replay -c "$WORK/r.yaml" --dry-run $bad >"$WORK/bad.out" 2>&1

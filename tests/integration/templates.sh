@@ -48,6 +48,10 @@ check "confirmation (empty): generic subject" "Subject: Confirming our call" "$(
 # A file without front matter prints the body alone, byte for byte.
 printf 'Dear {{name}},\n\n{{&raw}}' >"$WORK/plain.md"
 printf '{"name":"<Ada>","raw":"*x*"}' >"$WORK/plain.json"
+printf '[1]' >"$WORK/array.json"
+render "$TEMPLATES/summary.md" "$WORK/array.json" >/dev/null 2>"$WORK/array.err"
+check "a context that is not an object is refused" 1 $?
+check_grep "saying so" "array.json: expected a JSON object" "$WORK/array.err"
 render --escape html "$WORK/plain.md" "$WORK/plain.json" >"$WORK/plain.out"
 printf 'Dear &lt;Ada&gt;,\n\n*x*' >"$WORK/plain.want"
 if cmp -s "$WORK/plain.out" "$WORK/plain.want"; then ok "no front matter: body byte for byte"; else not_ok "no front matter: body byte for byte"; fi
