@@ -1983,6 +1983,11 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+		if (argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+			puts("Usage: aftercall version\n\nPrints aftercall's version and the plugin ABI "
+			     "it runs.");
+			return 0;
+		}
 		if (argc > 2) {
 			fprintf(stderr, "aftercall version: unexpected argument '%s'\n", argv[2]);
 			return 2;
