@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "clock.h"
 #include "dispatch.h"
@@ -1095,6 +1096,61 @@ struct claim {
 	struct send_res *unsendable;
 };
 
+/* Gives the plugin that queued row r, when it is loaded and has on_attempt,
+ * its say on this attempt's headers. 0, or -1 with err set. */
+static int fresh_headers(struct dispatcher *d, const struct outbox_row *r, struct send_req *req,
+			 char *err, size_t errlen)
+{
+	struct plugin *p = NULL;
+	for (size_t k = 0; k < d->nplugins && !p; k++)
+		if (!strcmp(d->plugins[k].name, r->plugin))
+			p = &d->plugins[k];
+	if (!p || !PLUGIN_HAS(p->d, on_attempt))
+		return 0;
+	json_t *h = json_loads(r->headers ? r->headers : "[]", 0, NULL);
+	const char **lines = calloc(json_array_size(h) + 1, sizeof *lines);
+	if (!lines) {
+		json_decref(h);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	size_t i, n = 0;
+	json_t *v;
+	json_array_foreach(h, i, v)
+	{
+		if (json_is_string(v))
+			lines[n++] = json_string_value(v);
+	}
+	ac_request stored_req = {
+		.method = r->method,
+		.url = r->url,
+		.headers = lines,
+		.body = r->body,
+		.body_len = r->body_len,
+		.idempotency_key = r->idem_key,
+		.tag = r->tag,
+		.max_attempts = r->max_attempts,
+		.max_age_ms = r->max_age_ms,
+	};
+	char buf[4096] = "";
+	int rc = p->d->on_attempt(p->state, &stored_req, (unsigned)r->attempts + 1, buf, sizeof buf);
+	buf[sizeof buf - 1] = '\0';
+	free(lines);
+	json_decref(h);
+	if (rc) {
+		snprintf(err, errlen, "plugin %s refused the attempt: %s", p->name,
+			 *buf ? buf : "no reason given");
+		rc = -1;
+	} else if (send_req_set_headers(req, buf, err, errlen)) {
+		char why[160];
+		snprintf(why, sizeof why, "%s", err);
+		snprintf(err, errlen, "plugin %s gave a bad header: %s", p->name, why);
+		rc = -1;
+	}
+	OPENSSL_cleanse(buf, sizeof buf); /* it may hold a signature */
+	return rc;
+}
+
 static int claim_row(void *ctx, const struct outbox_row *r)
 {
 	struct claim *c = ctx;
@@ -1102,6 +1158,10 @@ static int claim_row(void *ctx, const struct outbox_row *r)
 	struct send_req *req =
 		send_req_new(r->id, r->method, r->url, r->headers, r->idem_key, r->body,
 			     r->body_len, err, sizeof err);
+	if (req && fresh_headers(c->d, r, req, err, sizeof err)) {
+		send_req_free(req);
+		req = NULL;
+	}
 	if (!req) {
 		log_fields(AC_LOG_ERROR, "outbox row cannot be sent", "request_id", r->request_id,
 			   "error", err, LOG_END);

@@ -156,6 +156,84 @@ oom:
 	return NULL;
 }
 
+/* The length of the name of header line s ("Name: value"), or 0 when s is
+ * not one: a name of visible characters other than ':', then ':', then a
+ * value without control characters but tab. */
+static size_t header_name_len(const char *s, size_t n)
+{
+	size_t k = 0;
+	while (k < n && s[k] != ':' && s[k] > ' ' && s[k] != 0x7f)
+		k++;
+	if (k == 0 || k == n || s[k] != ':')
+		return 0;
+	for (size_t i = k + 1; i < n; i++)
+		if (((unsigned char)s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f)
+			return 0;
+	return k;
+}
+
+int send_req_set_headers(struct send_req *r, const char *lines, char *err, size_t errlen)
+{
+	size_t have = 0, add = 0;
+	while (r->headers[have])
+		have++;
+	for (const char *p = lines; *p;) {
+		size_t n = strcspn(p, "\n");
+		if (!header_name_len(p, n)) {
+			snprintf(err, errlen, "not a header line: \"%.*s\"", (int)(n < 60 ? n : 60), p);
+			return -1;
+		}
+		add++;
+		p += n + (p[n] == '\n');
+	}
+	if (!add)
+		return 0;
+	char **h = calloc(have + add + 1, sizeof *h);
+	char **fresh = calloc(add, sizeof *fresh);
+	if (!h || !fresh)
+		goto oom;
+	size_t k = 0;
+	for (const char *p = lines; *p; k++) {
+		size_t n = strcspn(p, "\n");
+		if (!(fresh[k] = strndup(p, n)))
+			goto oom;
+		p += n + (p[n] == '\n');
+	}
+	/* The stored lines no new line names, then the new ones; the lines
+	 * dropped are freed only once nothing can fail. */
+	size_t m = 0;
+	for (size_t i = 0; i < have; i++) {
+		size_t ni = header_name_len(r->headers[i], strlen(r->headers[i]));
+		int replaced = 0;
+		for (size_t j = 0; j < add && ni; j++)
+			replaced |= header_name_len(fresh[j], strlen(fresh[j])) == ni &&
+				    !strncasecmp(fresh[j], r->headers[i], ni);
+		if (!replaced)
+			h[m++] = r->headers[i];
+	}
+	for (size_t j = 0; j < add; j++)
+		h[m++] = fresh[j];
+	for (size_t i = 0; i < have; i++) {
+		int kept = 0;
+		for (size_t j = 0; j < m && !kept; j++)
+			kept = h[j] == r->headers[i];
+		if (!kept)
+			free(r->headers[i]);
+	}
+	free(r->headers);
+	free(fresh);
+	r->headers = h;
+	return 0;
+oom:
+	if (fresh)
+		for (size_t j = 0; j < add; j++)
+			free(fresh[j]);
+	free(fresh);
+	free(h);
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
 /* ---- curl callbacks ----------------------------------------------------- */
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud)

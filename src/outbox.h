@@ -43,12 +43,16 @@ struct send_res {
 struct outbox;
 
 /* Builds a request from a row's fields; headers_json is a JSON array of
- * "Name: value" strings. NULL on a bad row (err says why). */
-/* headers_json: a JSON array of "Name: value" strings. idem_key, unless NULL
- * or the headers name one, goes out as "Idempotency-Key". */
+ * "Name: value" strings. idem_key, unless NULL or the headers name one, goes
+ * out as "Idempotency-Key". NULL on a bad row (err says why). */
 struct send_req *send_req_new(int64_t id, const char *method, const char *url,
 			      const char *headers_json, const char *idem_key, const char *body,
 			      size_t len, char *err, size_t errlen);
+/* Sets header lines, "Name: value" each ended by '\n' (the last may lack
+ * it), as a plugin's on_attempt writes them: each replaces every line of its
+ * name, or is added. 0, or -1 with err set and r unchanged on a malformed
+ * line or no memory. */
+int send_req_set_headers(struct send_req *r, const char *lines, char *err, size_t errlen);
 void send_req_free(struct send_req *r);
 void send_res_free(struct send_res *r);
 

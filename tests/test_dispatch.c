@@ -7,6 +7,7 @@
 
 #include "dispatch.h"
 #include "log.h"
+#include "outbox.h"
 #define TU_PG
 #include "testutil.h"
 
@@ -398,6 +399,46 @@ START_TEST(log_enabled_follows_the_level)
 }
 END_TEST
 
+/* The header lines a plugin's on_attempt gives replace the stored lines of
+ * their names, whatever the case, or are added; a malformed one changes
+ * nothing. */
+START_TEST(attempt_headers_replace_by_name)
+{
+	char err[200];
+	struct send_req *r = send_req_new(
+		1, "POST", "http://127.0.0.1:9/x",
+		"[\"Content-Type: application/json\",\"webhook-timestamp: 1\",\"X-A: 1\","
+		"\"X-A: 2\",\"webhook-signature: v1,old\"]",
+		"key-1", "{}", 2, err, sizeof err);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(send_req_set_headers(r, "", err, sizeof err), 0);
+	ck_assert_int_eq(send_req_set_headers(r, "X-A: 3\nno colon\n", err, sizeof err), -1);
+	ck_assert_str_eq(err, "not a header line: \"no colon\"");
+	ck_assert_int_eq(send_req_set_headers(r, "X-B:\tvalue\x01\n", err, sizeof err), -1);
+	ck_assert_int_eq(send_req_set_headers(r, ": no name\n", err, sizeof err), -1);
+	ck_assert_int_eq(send_req_set_headers(r, "X A: 1\n", err, sizeof err), -1);
+	ck_assert_int_eq(send_req_set_headers(r,
+					      "Webhook-Timestamp: 600\n"
+					      "webhook-signature: v1,new\nx-a: 9\nX-New: yes",
+					      err, sizeof err),
+			 0);
+	const char *want[] = {"Content-Type: application/json",
+			      "Idempotency-Key: key-1",
+			      "Expect:",
+			      "Webhook-Timestamp: 600",
+			      "webhook-signature: v1,new",
+			      "x-a: 9",
+			      "X-New: yes",
+			      NULL};
+	for (size_t i = 0; want[i] || r->headers[i]; i++) {
+		ck_assert_ptr_nonnull(want[i]);
+		ck_assert_ptr_nonnull(r->headers[i]);
+		ck_assert_str_eq(r->headers[i], want[i]);
+	}
+	send_req_free(r);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("dispatch");
@@ -413,6 +454,7 @@ int main(void)
 	tcase_add_test(tc, one_batch_with_a_failure_and_its_retry);
 	tcase_add_test(tc, a_batch_that_fails_goes_one_at_a_time);
 	tcase_add_test(tc, a_query_between_events_in_one_batch);
+	tcase_add_test(tc, attempt_headers_replace_by_name);
 	suite_add_tcase(s, tc);
 	if ((tc = tu_pg_tcase(s, "dispatch", pg_setup, pg_teardown))) {
 		tcase_add_test(tc, duplicates_run_once);

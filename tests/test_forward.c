@@ -296,9 +296,12 @@ static void fake_log(ac_host *h, ac_log_level level, const char *fmt, ...)
 		strcat(h->logs, "\n");
 }
 
+static int64_t fake_clock_ms = 1614265330500LL;
+
 static int64_t fake_now(ac_host *h)
 {
-	return 1614265330500LL;
+	(void)h;
+	return fake_clock_ms;
 }
 
 static int fake_audit(ac_host *h, const char *kind, const char *subject, const char *detail)
@@ -564,6 +567,67 @@ START_TEST(events_and_deliveries)
 }
 END_TEST
 
+/* Each attempt is signed again at the time of the attempt (on_attempt),
+ * with the key of the target the row was queued for. */
+START_TEST(attempts_signed_anew)
+{
+	char err[256] = "";
+	void *st = NULL;
+	fake_reset();
+	fake_clock_ms = 1614265330500LL;
+	ck_assert_int_eq(aftercall_plugin.init(&fake_svc, &fake, GOOD_CONFIG, &st, err, sizeof err),
+			 0);
+	const char body[] = "{\"event\":\"room_finished\",\"id\":\"EV_2\"}";
+	ac_event ev = {.route = "/webhooks/livekit", .type = "room_finished", .id = "EV_2",
+		       .body = body, .body_len = strlen(body), .received_ms = 1614265330123LL};
+	ck_assert_int_eq(aftercall_plugin.on_event(st, &ev, err, sizeof err), AC_CONTINUE);
+	ck_assert_int_eq(fake.enqueued, 2);
+	ac_request req = {.url = fake.urls[0], .body = fake.bodies[0],
+			  .body_len = strlen(fake.bodies[0]), .idempotency_key = fake.keys[0],
+			  .tag = fake.tags[0]};
+	/* Ten minutes on: a timestamp of then, and a signature over it. */
+	fake_clock_ms += 600 * 1000;
+	char out[512], want[512], sig[FWD_SIG_LEN + 1];
+	unsigned char *key;
+	size_t keylen;
+	const char *why;
+	ck_assert_int_eq(fwd_secret_key(REF_SECRET, &key, &keylen, &why), 0);
+	fwd_sign(key, keylen, fake.keys[0], 1614265930, fake.bodies[0], strlen(fake.bodies[0]),
+		 sig);
+	free(key);
+	snprintf(want, sizeof want, "webhook-timestamp: 1614265930\nwebhook-signature: %s\n", sig);
+	ck_assert_int_eq(aftercall_plugin.on_attempt(st, &req, 2, out, sizeof out), 0);
+	ck_assert_str_eq(out, want);
+	ck_assert_str_ne(sig, header(0, "webhook-signature"));
+	/* A tag naming another target, the URL this one's: the URL decides. */
+	req.tag = "1:EV_2";
+	ck_assert_int_eq(aftercall_plugin.on_attempt(st, &req, 3, out, sizeof out), 0);
+	ck_assert_str_eq(out, want);
+	/* The second target signs with its own key. */
+	req = (ac_request){.url = fake.urls[1], .body = fake.bodies[1],
+			   .body_len = strlen(fake.bodies[1]), .idempotency_key = fake.keys[1],
+			   .tag = fake.tags[1]};
+	ck_assert_int_eq(fwd_secret_key("raw-s3cr3t", &key, &keylen, &why), 0);
+	fwd_sign(key, keylen, fake.keys[1], 1614265930, fake.bodies[1], strlen(fake.bodies[1]),
+		 sig);
+	free(key);
+	ck_assert_int_eq(aftercall_plugin.on_attempt(st, &req, 2, out, sizeof out), 0);
+	ck_assert_ptr_nonnull(strstr(out, sig));
+	/* A target gone from the config: nothing written, sent as stored. */
+	req.url = "https://elsewhere.example.com/";
+	out[0] = '\0';
+	ck_assert_int_eq(aftercall_plugin.on_attempt(st, &req, 2, out, sizeof out), 0);
+	ck_assert_str_eq(out, "");
+	/* No room for the lines: refused, saying so. */
+	req.url = fake.urls[1];
+	ck_assert_int_eq(aftercall_plugin.on_attempt(st, &req, 2, out, 40), -1);
+	ck_assert_str_eq(out, "no room for the headers");
+	aftercall_plugin.destroy(st);
+	fake_reset();
+	fake_clock_ms = 1614265330500LL;
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("forward");
@@ -580,6 +644,7 @@ int main(void)
 	tc = tcase_create("plugin");
 	tcase_add_test(tc, config_errors);
 	tcase_add_test(tc, events_and_deliveries);
+	tcase_add_test(tc, attempts_signed_anew);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

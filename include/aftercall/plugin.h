@@ -58,7 +58,7 @@ extern "C" {
 /* The ABI this header describes. A host accepts plugins of the same major
  * and a minor at most its own. */
 #define AC_PLUGIN_ABI_MAJOR 1u
-#define AC_PLUGIN_ABI_MINOR 7u
+#define AC_PLUGIN_ABI_MINOR 8u
 
 /* The name of the symbol the host looks up with dlsym(). */
 #define AC_PLUGIN_SYMBOL "aftercall_plugin"
@@ -419,6 +419,25 @@ typedef struct ac_plugin {
 	 * NULL for none. The text stays the plugin's, valid until destroy().
 	 */
 	const char *(*routes)(void *state);
+
+	/* ---- ABI 1.8 ---- */
+
+	/*
+	 * Optional. Called on the dispatcher thread just before each attempt
+	 * at a request this plugin enqueued, the first one included, with the
+	 * request as stored (its tag, idempotency key, headers and body) and
+	 * the attempt's number (1 for the first). It refreshes what must be
+	 * made at send time, such as a signature with a timestamp a receiver
+	 * checks: write header lines "Name: value", each ended by '\n', into
+	 * `headers` (NUL-terminated, at most `size` bytes). Each line replaces
+	 * the stored lines of that name for this attempt only; writing
+	 * nothing sends the request as stored. Return 0, or -1 with a message
+	 * in `headers`: the attempt is then not made and counts as a failed
+	 * one. It must not use the key-value store, audit, emit or the
+	 * outbox; log and now_ms are fine.
+	 */
+	int (*on_attempt)(void *state, const ac_request *req, unsigned attempt, char *headers,
+			  size_t size);
 } ac_plugin;
 
 #ifdef __cplusplus

@@ -22,10 +22,11 @@
  * the target index and doubles as the idempotency key, so a repeated event
  * never makes a second message. Forwarding never stops the chain.
  *
- * The signature, and so webhook-timestamp, is made once, at enqueue: the
- * outbox resends stored headers. Receivers commonly refuse a timestamp
- * older than five minutes, so a retry later than that is refused too and
- * the row ends dead (audited as forward.failed).
+ * webhook-timestamp and webhook-signature are made again for each attempt
+ * (on_attempt), with the key configured then: receivers commonly refuse a
+ * timestamp older than five minutes, and a retry may come hours after the
+ * event. The row also keeps those made at enqueue, which go out as they are
+ * should the row's target be gone from the config by then.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -411,6 +412,45 @@ static int on_delivery(void *state, const ac_delivery *d)
 	return rc ? -1 : 0;
 }
 
+/* The target a row was queued for: the one its tag names if that still
+ * has the row's URL, else the first with that URL, else none. */
+static const struct target *target_of(const struct state *s, const ac_request *req)
+{
+	const char *tag = req->tag ? req->tag : "";
+	char *end = NULL;
+	unsigned long i = strtoul(tag, &end, 10);
+	if (end != tag && *end == ':' && i < s->n && !strcmp(s->t[i].url, req->url))
+		return &s->t[i];
+	for (size_t k = 0; k < s->n; k++)
+		if (!strcmp(s->t[k].url, req->url))
+			return &s->t[k];
+	return NULL;
+}
+
+static int on_attempt(void *state, const ac_request *req, unsigned attempt, char *headers,
+		      size_t size)
+{
+	struct state *s = state;
+	const struct target *t = target_of(s, req);
+	(void)attempt;
+	if (!t)
+		return 0; /* gone from the config: as signed at enqueue */
+	char sig[FWD_SIG_LEN + 1];
+	int64_t ts = s->svc->now_ms(s->host) / 1000;
+	if (fwd_sign(t->key, t->keylen, req->idempotency_key, ts, req->body, req->body_len, sig)) {
+		snprintf(headers, size, "signing failed");
+		return -1;
+	}
+	int n = snprintf(headers, size, "webhook-timestamp: %lld\nwebhook-signature: %s\n",
+			 (long long)ts, sig);
+	OPENSSL_cleanse(sig, sizeof sig);
+	if (n < 0 || (size_t)n >= size) {
+		snprintf(headers, size, "no room for the headers");
+		return -1;
+	}
+	return 0;
+}
+
 static void destroy(void *state)
 {
 	state_free(state);
@@ -419,9 +459,10 @@ static void destroy(void *state)
 AC_PLUGIN_EXPORT const ac_plugin aftercall_plugin = {
 	AC_PLUGIN_HEADER,
 	.name = "forward",
-	.version = "1.0.0",
+	.version = "1.1.0",
 	.init = init,
 	.on_event = on_event,
 	.on_delivery = on_delivery,
 	.destroy = destroy,
+	.on_attempt = on_attempt,
 };

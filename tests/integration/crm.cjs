@@ -11,9 +11,13 @@
 // up, to make the sender retry) and a refused one 401. After each request it
 // rewrites FILE with the counts and every message it took:
 //   {"verified", "refused", "failed_on_purpose", "delivered": [{id, timestamp,
-//    content_type, extra, idempotency_key, body}], "refusals": [reason]}
+//    content_type, extra, idempotency_key, body}], "refusals": [reason],
+//    "attempts": [{id, timestamp}] (every verified request)}
 // Control, never verified: GET /__control gives the same JSON; POST /__control
-// with {"fail_first": N} and/or {"secret": "..."} changes the behaviour.
+// with {"fail_first": N}, {"secret": "..."}, {"retry_after": S} (the failures
+// on purpose answer 503 with Retry-After: S) and/or {"max_age": S} (refuse a
+// webhook-timestamp more than S seconds old, as a strict receiver would; the
+// library alone allows five minutes) changes the behaviour.
 'use strict';
 
 const fs = require('node:fs');
@@ -37,7 +41,11 @@ function webhookFor(secret) {
 }
 let wh = webhookFor(process.env.CRM_SECRET);
 let failFirst = Number(arg('--fail-first', '0'));
-const state = { verified: 0, refused: 0, failed_on_purpose: 0, delivered: [], refusals: [] };
+let retryAfter = null;
+let maxAge = null;
+const state = {
+  verified: 0, refused: 0, failed_on_purpose: 0, delivered: [], refusals: [], attempts: [],
+};
 
 function save() {
   const tmp = `${record}.tmp`;
@@ -60,6 +68,8 @@ const server = http.createServer((req, res) => {
         const c = JSON.parse(raw || '{}');
         if (c.fail_first !== undefined) failFirst = Number(c.fail_first);
         if (c.secret !== undefined) wh = webhookFor(c.secret);
+        if (c.retry_after !== undefined) retryAfter = c.retry_after;
+        if (c.max_age !== undefined) maxAge = c.max_age;
       }
       return answer(res, 200, JSON.stringify(state));
     }
@@ -67,6 +77,8 @@ const server = http.createServer((req, res) => {
     try {
       // The raw body as received: verify() signs exactly these bytes.
       wh.verify(raw, req.headers);
+      const age = Date.now() / 1000 - Number(req.headers['webhook-timestamp']);
+      if (maxAge !== null && age > maxAge) throw new Error(`timestamp ${age.toFixed(1)} s old`);
       verified = true;
     } catch (e) {
       state.refused++;
@@ -77,11 +89,14 @@ const server = http.createServer((req, res) => {
       return answer(res, 401, JSON.stringify({ error: 'signature refused' }));
     }
     state.verified++;
+    state.attempts.push({ id: req.headers['webhook-id'], timestamp: req.headers['webhook-timestamp'] });
     if (failFirst > 0) {
       failFirst--;
       state.failed_on_purpose++;
       save();
-      return answer(res, 500, JSON.stringify({ error: 'failing on purpose' }));
+      if (retryAfter === null) return answer(res, 500, JSON.stringify({ error: 'failing on purpose' }));
+      res.writeHead(503, { 'Content-Type': 'application/json', 'Retry-After': String(retryAfter) });
+      return res.end(JSON.stringify({ error: 'failing on purpose' }));
     }
     state.delivered.push({
       id: req.headers['webhook-id'],

@@ -171,6 +171,20 @@ check "the failure detail has the status" 401 \
 check "the detail names the target" "0 http://127.0.0.1:$CRM/hooks/aftercall" \
 	"$(store_sql "$STORE" "select $(jx target) || ' ' || $(jx url) from audit where kind = 'forward.delivered' limit 1")"
 
+# 4. Each attempt is signed anew. The CRM takes the right secret again but
+#    refuses a webhook-timestamp over a second old, and answers the first
+#    request 503 with Retry-After: 2: the retry two seconds later must carry
+#    a new timestamp and a signature over it.
+curl -s -X POST --data "{\"secret\":\"$CRM_WEBHOOK_SECRET\",\"fail_first\":1,\"retry_after\":2,\"max_age\":1}" \
+	"http://127.0.0.1:$CRM/__control" >/dev/null
+check "room_finished accepted" 200 "$(post_event room_finished EV_fw_0004)"
+wait_rows done 5 30
+check "both rows are done after the retry" 5 "$(outbox_count done)"
+check "none more dead" 2 "$(outbox_count dead)"
+check "the retried message was refused nowhere" 2 "$(crm 's.refused')"
+check "the retry went out with a timestamp at least 2 s after the first attempt's" true \
+	"$(crm 'const a = s.attempts.slice(-3), f = a.find((x) => a.filter((y) => y.id === x.id).length === 2), t = a.filter((y) => y.id === f.id).map((y) => Number(y.timestamp)); t[1] - t[0] >= 2')"
+
 stop_host
 check_grep "the log tells of the deliveries" '"msg":"event EV_fw_0001 delivered to target 0' "$WORK/host.log"
 check_grep "and of the failures" '"msg":"event EV_fw_0003 not delivered to target 0' "$WORK/host.log"

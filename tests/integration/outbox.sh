@@ -34,6 +34,7 @@ plugins:
       send_url: http://127.0.0.1:$PRISM/v1/mailboxes/$MBX/send
       send_key: $KEY
       max_attempts: 30
+      refuse_key: R
 YAML
 
 # post_events PREFIX FROM TO: one signed event per id, each must get 200.
@@ -160,6 +161,20 @@ tok=$("$AFTERCALL" sign --key APIob --secret outbox-secret-0123456789 "$WORK/ctl
 check "a key with a control character fails the event" 500 "$(post /webhooks/livekit "$WORK/ctl.json" "$tok")"
 check_grep "saying why" 'outbox_enqueue refused: idempotency_key .*no control characters' "$WORK/host.log"
 check "and queues nothing" 231 "$("$AFTERCALL" outbox list -c "$WORK/ob.yaml" | tail -n +2 | wc -l)"
+# The plugin has its say before each attempt (on_attempt): counter refuses
+# the first attempt at an R key and gives a malformed header for the second.
+# Each counts as a failed attempt that never reached the double; the third
+# goes out.
+check "an event is accepted" 0 "$(post_events R 1 1)"
+wait_done 232 30
+check "its row is done" 232 "$(outbox_count done)"
+check "after three attempts, two of them failed by the plugin" 3 \
+	"$("$AFTERCALL" outbox list -c "$WORK/ob.yaml" --state done | awk '$6 == "R0001" { print $3 }')"
+check "the plugin saw each attempt, numbered" "1 2 3" "$(sed -n 's/^attempt R0001 //p' "$RECORD" | xargs)"
+check_grep "the log says the plugin refused the first" 'plugin counter refused the attempt: counter refuses attempt 1' "$WORK/host.log"
+check_grep "and why the second was not made" 'plugin counter gave a bad header: not a header line: \\"X-Counter-Attempt 2\\"' "$WORK/host.log"
+read -r emails keys doubled <<<"$(state R)"
+check "the double got one email for it" 1 "$emails"
 stop_host
 
 # 5. prism saw no contract violation, apart from the statuses the faults
@@ -185,8 +200,8 @@ rss=$(awk '/^VmHWM/ { print $2 }' "/proc/$HOST_PID/status")
 echo "peak RSS with 100,000 pending rows and the double down: $rss KiB"
 /usr/bin/time -f '%M' -o "$WORK/list.rss" "$AFTERCALL" outbox list -c "$WORK/ob.yaml" >"$WORK/list.txt"
 lrss=$(cat "$WORK/list.rss")
-echo "peak RSS of outbox list over 100,231 rows: $lrss KiB"
-check "outbox list printed every row" 100232 "$(wc -l <"$WORK/list.txt")"
+echo "peak RSS of outbox list over 100,232 rows: $lrss KiB"
+check "outbox list printed every row" 100233 "$(wc -l <"$WORK/list.txt")"
 # AddressSanitizer's shadow memory and quarantine make RSS meaningless:
 # the limits are checked on the plain build only (and said so here).
 if nm "$(dirname "$AFTERCALL")/.libs/aftercall" "$AFTERCALL" 2>/dev/null | grep -q __asan_init; then

@@ -16,7 +16,10 @@
  * "delivery KEY done|dead STATUS ATTEMPTS". With config.received it also
  * records "received ID MS", the event's received_ms. With config.audit it
  * appends an audit record "counter.seen" per event, subject the event id,
- * and goes on whatever that returns, as a careless plugin would.
+ * and goes on whatever that returns, as a careless plugin would. With
+ * config.refuse_key, its on_attempt records "attempt KEY N" for every
+ * attempt at a request whose key starts with that, refuses the first, gives
+ * a malformed header line for the second and "X-Counter-Attempt: N" after.
  *
  * It uses only the installed headers, so the out-of-tree build test
  * compiles this very file against `pkg-config --cflags aftercall-plugin`.
@@ -41,6 +44,7 @@ struct state {
 	char render[128];
 	char send_url[512];
 	char send_key[128];
+	char refuse_key[64];
 	int max_attempts;
 	long timer_ms;
 	int received;
@@ -105,6 +109,7 @@ static int init(const ac_host_services *svc, ac_host *host, const char *config_j
 	get_field(config_json, "render", s->render, sizeof s->render);
 	get_field(config_json, "send_url", s->send_url, sizeof s->send_url);
 	get_field(config_json, "send_key", s->send_key, sizeof s->send_key);
+	get_field(config_json, "refuse_key", s->refuse_key, sizeof s->refuse_key);
 	if (get_field(config_json, "max_attempts", num, sizeof num))
 		s->max_attempts = atoi(num);
 	if (get_field(config_json, "received", num, sizeof num))
@@ -208,6 +213,27 @@ static int on_delivery(void *state, const ac_delivery *d)
 	return 0;
 }
 
+static int on_attempt(void *state, const ac_request *req, unsigned attempt, char *headers,
+		      size_t size)
+{
+	struct state *s = state;
+	if (!s->refuse_key[0] ||
+	    strncmp(req->idempotency_key, s->refuse_key, strlen(s->refuse_key)))
+		return 0;
+	char n[16];
+	snprintf(n, sizeof n, "%u", attempt);
+	record(s, "attempt", req->idempotency_key, n, strlen(n));
+	if (attempt == 1) {
+		snprintf(headers, size, "counter refuses attempt %u", attempt);
+		return -1;
+	}
+	if (attempt == 2)
+		snprintf(headers, size, "X-Counter-Attempt %u\n", attempt);
+	else
+		snprintf(headers, size, "X-Counter-Attempt: %u\n", attempt);
+	return 0;
+}
+
 static void destroy(void *state)
 {
 	free(state);
@@ -222,4 +248,5 @@ AC_PLUGIN_EXPORT const ac_plugin aftercall_plugin = {
 	.on_timer = on_timer,
 	.on_delivery = on_delivery,
 	.destroy = destroy,
+	.on_attempt = on_attempt,
 };
