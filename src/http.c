@@ -91,6 +91,7 @@ struct conn {
 	const struct route *route;
 	struct strbuf body;
 	int too_large;
+	size_t dropped; /* body bytes read past the limit */
 	enum conn_state state;
 	struct MHD_Connection *mc;
 	struct job job;
@@ -531,15 +532,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		return MHD_YES;
 
 	if (*upload_size) {
-		if (!c->too_large && c->body.len + *upload_size <= c->cfg->body_limit)
+		if (!c->too_large && c->body.len + *upload_size <= c->cfg->body_limit) {
 			sb_add(&c->body, upload_data, *upload_size);
-		else
+		} else {
 			c->too_large = 1;
+			c->dropped += *upload_size;
+		}
 		*upload_size = 0;
-		/* A chunked body gave no length up front. Stop reading it as soon
-		 * as it passes the limit: closing is the only way to stop a
-		 * sender mid-body. */
-		if (c->too_large) {
+		/* A chunked body gave no length up front. Past the limit it is
+		 * read on and dropped, so that the sender gets its 413 at the
+		 * end; past the limit again, the connection is closed, the only
+		 * way to stop a sender mid-body. */
+		if (c->dropped > c->cfg->body_limit) {
 			log_fields(AC_LOG_WARN, "request refused", "request_id", c->job.request_id,
 				   "path", url, "status", "413",
 				   "reason", "body over the size limit (connection closed)", LOG_END);
@@ -548,6 +552,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		}
 		return MHD_YES;
 	}
+	if (c->too_large)
+		return refuse(c, mc, 413, url, "body over the size limit", NULL);
 	return finish_upload(c, mc, url);
 }
 
