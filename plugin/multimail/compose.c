@@ -122,12 +122,15 @@ static void body_hash(const char *body, size_t len, char out[65])
 		snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
 
-/* Splits "a@x, b@y" (a rendered cc/bcc) into a list of addresses. */
+/* Splits "a@x, b@y" (a rendered cc/bcc) into a list of at most max
+ * addresses. Returns how many there are, which may be more than max: the
+ * caller refuses that rather than send to only some. */
 static size_t split_addrs(char *text, const char **out, size_t max)
 {
 	size_t n = 0;
-	for (char *tok = strtok(text, ", "); tok && n < max; tok = strtok(NULL, ", "))
-		out[n++] = tok;
+	for (char *tok = strtok(text, ", "); tok; tok = strtok(NULL, ", "))
+		if (n++ < max)
+			out[n - 1] = tok;
 	return n;
 }
 
@@ -161,9 +164,15 @@ static int send_one(struct mm *m, json_t *s, const char *skey, const char *recip
 	const char *tov[] = {recipient};
 	char idem[64];
 	mm_hash_key(idem, sizeof idem, "aftercall-", skey, recipient, template);
-	char *body = mm_send_body((struct mm_addrs){tov, 1}, (struct mm_addrs){ccv, ncc},
-				  (struct mm_addrs){bccv, nbcc}, r.subject ? r.subject : "",
-				  r.body, idem, err, sizeof err);
+	char *body = NULL;
+	if (ncc > MM_MAX_RECIPIENTS || nbcc > MM_MAX_RECIPIENTS)
+		snprintf(err, sizeof err, "%s: %zu addresses, at most %d allowed",
+			 ncc > MM_MAX_RECIPIENTS ? "cc" : "bcc",
+			 ncc > MM_MAX_RECIPIENTS ? ncc : nbcc, MM_MAX_RECIPIENTS);
+	else
+		body = mm_send_body((struct mm_addrs){tov, 1}, (struct mm_addrs){ccv, ncc},
+				    (struct mm_addrs){bccv, nbcc}, r.subject ? r.subject : "",
+				    r.body, idem, err, sizeof err);
 	char hash[65];
 	body_hash(r.body, r.body_len, hash);
 	json_t *rendered = json_pack("{s:s, s:s, s:s?, s:s}", "template", template, "contact",

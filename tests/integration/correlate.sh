@@ -4,8 +4,8 @@
 # recipient from participant metadata and from room metadata, no recipient at
 # all, on_missing_transcript: send, finish_grace when the room's end never
 # comes, a transcript that names only a room no event named yet, a room
-# name reused by two sessions, and templates that are not
-# there, or that a reload would take away.
+# name reused by two sessions, templates that are not there, or that a
+# reload would take away, and cc and bcc lists made by a template.
 . "${TOP_SRCDIR:-.}/tests/lib.sh"
 STORE=$(store_url c) || { not_ok "create the store"; finish; }
 
@@ -185,6 +185,8 @@ check "the audit chain verifies" 0 $?
 
 # Nor can a SIGHUP take the template the config names away afterwards.
 cp -r "$TEMPLATES" "$WORK/mt"
+# (A template whose cc and bcc come from the summary's data, for 8.)
+printf -- '---\nsubject: "Copies"\ncc: "{{data.cc}}"\nbcc: "{{data.bcc}}"\n---\nCopied.\n' >"$WORK/mt/copies.md"
 sed "s#^templates: .*#templates: $WORK/mt#" "$WORK/c.yaml" >"$WORK/mt.yaml"
 start_host "$WORK/mt.yaml" || finish
 rm "$WORK/mt/summary.md"
@@ -194,6 +196,30 @@ check_grep "a reload without the configured template is refused, naming it" \
 	'"errors":"'"$WORK"'/mt/summary.md: missing or without front matter, and the multimail plugin renders it"' "$WORK/host.log"
 check "a transcript naming it is still taken" 200 \
 	"$(transcript '{"room":"kept-room","to":["kept@example.com"],"template":"summary"}')"
+
+# 8. cc and bcc from a template: a comma-separated list goes out as a list;
+# more than MultiMail's 50 is refused whole (audited, nothing sent), not cut
+# down to the first 50.
+copies() { # copies SID RECIPIENT CC BCC
+	transcript "{\"room\":\"copies-$1\",\"room_sid\":\"$1\",\"to\":[\"$2\"],\"template\":\"copies\",\"data\":{\"cc\":\"$3\",\"bcc\":\"$4\"}}"
+}
+check "CC: transcript with two cc and one bcc" 200 "$(copies RM_CC1 cc1@example.com 'a@example.com, b@example.com' 'c@example.com')"
+check "CC: the room ends" 200 "$(lk "{\"event\":\"room_finished\",\"room\":$(room RM_CC1 copies-RM_CC1),\"id\":\"EV_CC1\"}")"
+wait_sent cc1@example.com
+check "CC: cc and bcc as lists" '["a@example.com","b@example.com"] ["c@example.com"]' \
+	"$(control state | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{
+const e=JSON.parse(s).emails.find(e=>e.direction==="outbound"&&e.to.includes("cc1@example.com"));
+console.log(JSON.stringify(e.cc)+" "+JSON.stringify(e.bcc))})')"
+many=$(seq 1 51 | sed 's/.*/m&@example.com/' | paste -sd, -)
+check "CC: transcript with 51 bcc" 200 "$(copies RM_CC2 cc2@example.com '' "$many")"
+check "CC: the room ends" 200 "$(lk "{\"event\":\"room_finished\",\"room\":$(room RM_CC2 copies-RM_CC2),\"id\":\"EV_CC2\"}")"
+for _ in $(seq 50); do
+	[ "$(store_sql "$STORE" "select count(*) from audit where kind = 'email.render_failed' and subject = 'copies-RM_CC2'")" -ge 1 ] && break
+	sleep 0.1
+done
+check "CC: 51 bcc addresses are refused, saying so" 1 \
+	"$(store_sql "$STORE" "select count(*) from audit where kind = 'email.render_failed' and subject = 'copies-RM_CC2' and detail like '%bcc: 51 addresses, at most 50 allowed%'")"
+check "CC: and nothing is sent" 0 "$(sent_to cc2@example.com)"
 stop_host
 
 # Without a routes section, multimail offers its routes (ABI 1.7) after the
