@@ -7,6 +7,7 @@
  * thread (sent, approved, delivered, replied) and when a query finds one
  * older than history_ttl; the query answers from what was fetched last.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,13 +57,39 @@ static void refresh(struct mm *m, const char *thread_id, int after_event)
 }
 
 /* The contact's key: "c:<address>", or for an address too long for the
- * host's 255-byte keys (a valid one may have 254 bytes), "c#<hash>". */
-static void contact_key(char *out, size_t outlen, const char *contact)
+ * host's 255-byte keys (a valid one may have 254 bytes), "c#<hash>". With
+ * fold, the address in lower case: mail systems match addresses without
+ * regard to case, and so does the history. */
+static void contact_key(char *out, size_t outlen, const char *contact, int fold)
 {
+	char low[300];
+	if (fold && strlen(contact) < sizeof low) {
+		size_t i = 0;
+		for (; contact[i]; i++)
+			low[i] = (char)tolower((unsigned char)contact[i]);
+		low[i] = '\0';
+		contact = low;
+	}
 	if (strlen(contact) + 2 <= 255)
 		snprintf(out, outlen, "c:%s", contact);
 	else
 		mm_hash_key(out, outlen, "c#", contact, NULL, NULL);
+}
+
+/* The contact's record, NULL when there is none; key gets the key it is
+ * saved under. A record an earlier version kept under the address as
+ * written is still found, and moves to the folded key at its next save. */
+static json_t *load_contact(struct mm *m, const char *contact, char *key, size_t keylen)
+{
+	contact_key(key, keylen, contact, 1);
+	json_t *c = mm_load(m, key);
+	if (!c) {
+		char exact[300];
+		contact_key(exact, sizeof exact, contact, 0);
+		if (strcmp(exact, key))
+			c = mm_load(m, exact);
+	}
+	return c;
 }
 
 int mm_sender_thread(struct mm *m, const char *from, char *out, size_t outlen)
@@ -84,8 +111,7 @@ int mm_sender_thread(struct mm *m, const char *from, char *out, size_t outlen)
 	if (!mm_valid_address(addr))
 		return -1;
 	char ckey[300];
-	contact_key(ckey, sizeof ckey, addr);
-	json_t *c = mm_load(m, ckey);
+	json_t *c = load_contact(m, addr, ckey, sizeof ckey);
 	const char *t = json_string_value(json_array_get(json_object_get(c, "threads"), 0));
 	int rc = t && strlen(t) < outlen ? 0 : -1;
 	if (!rc)
@@ -97,8 +123,7 @@ int mm_sender_thread(struct mm *m, const char *from, char *out, size_t outlen)
 int mm_touch_thread(struct mm *m, const char *contact, const char *thread_id)
 {
 	char ckey[300];
-	contact_key(ckey, sizeof ckey, contact);
-	json_t *c = mm_load(m, ckey);
+	json_t *c = load_contact(m, contact, ckey, sizeof ckey);
 	json_t *list = json_array();
 	json_array_append_new(list, json_string(thread_id));
 	size_t i;
@@ -139,8 +164,7 @@ int mm_on_thread_outcome(struct mm *m, const char *thread_id, const ac_delivery 
 int mm_on_query(struct mm *m, const ac_query *q, ac_response *resp)
 {
 	char ckey[300];
-	contact_key(ckey, sizeof ckey, q->param);
-	json_t *c = mm_valid_address(q->param) ? mm_load(m, ckey) : NULL;
+	json_t *c = mm_valid_address(q->param) ? load_contact(m, q->param, ckey, sizeof ckey) : NULL;
 	json_t *out;
 	if (!c) {
 		resp->status = mm_valid_address(q->param) ? 404 : 400;

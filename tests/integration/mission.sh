@@ -247,6 +247,8 @@ done
 check "history of a known contact is 200" 200 "$(history ada@example.com)"
 check_grep "it holds MultiMail's thread detail" '"message_count":2' "$WORK/hist.json"
 check_grep "with the reply in it" 'Re: see you Tuesday' "$WORK/hist.json"
+check "the history matches the address whatever its case" 200 "$(history ADA@Example.COM)"
+check_grep "  ... the same history" 'Re: see you Tuesday' "$WORK/hist.json"
 check "an unknown contact is 404" 404 "$(history nobody@example.com)"
 check_grep "with a JSON error" '{"error":"unknown contact"}' "$WORK/hist.json"
 st=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/v1/contacts/ada@example.com/history")
@@ -272,8 +274,9 @@ console.log([a.data.room, a.data.contact, a.data.template].join(" "))' "$WORK/cr
 check "the approval carries room, contact and template" "dental-a ada@example.com confirmation" "$(cat "$WORK/crm.approved")"
 
 # A reply whose webhook names no thread, as the payload on MultiMail's site
-# has none, goes with the sender's latest thread of ours.
-printf '{"event":"message.received","timestamp":"2026-03-09T14:22:00.000Z","data":{"email_id":"em_nothread_1","from":"Ada <ada@example.com>","to":["%s"],"subject":"Re: one more thing","direction":"inbound","has_attachments":false}}' \
+# has none, goes with the sender's latest thread of ours (the address
+# matched without regard to case).
+printf '{"event":"message.received","timestamp":"2026-03-09T14:22:00.000Z","data":{"email_id":"em_nothread_1","from":"Ada <Ada@Example.com>","to":["%s"],"subject":"Re: one more thing","direction":"inbound","has_attachments":false}}' \
 	"$MBX@example.com" >"$WORK/nothread.json"
 sig=$(openssl dgst -sha256 -hmac "$HOOK_SECRET" -hex <"$WORK/nothread.json" | sed 's/.*= //')
 st=$(curl -s -o /dev/null -w '%{http_code}' -H "X-MultiMail-Signature: sha256=$sig" \
