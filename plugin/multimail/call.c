@@ -92,6 +92,11 @@ int mm_call(const struct mm_client *c, const char *method, const char *path, con
 		else
 			snprintf(err, errlen, "cannot reach MultiMail at %s: %s", c->api_url,
 				 libcurl.easy_strerror(rc));
+		/* No answer then: not a part of one either (the caller frees
+		 * an answer only when there is one). */
+		free(ans->body);
+		ans->body = NULL;
+		ans->len = 0;
 		ret = -1;
 	} else {
 		long code = 0;
