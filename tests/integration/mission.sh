@@ -249,6 +249,14 @@ check_grep "it holds MultiMail's thread detail" '"message_count":2' "$WORK/hist.
 check_grep "with the reply in it" 'Re: see you Tuesday' "$WORK/hist.json"
 check "the history matches the address whatever its case" 200 "$(history ADA@Example.COM)"
 check_grep "  ... the same history" 'Re: see you Tuesday' "$WORK/hist.json"
+# A contact an earlier version kept under its address as written (before
+# addresses were folded to lower case) is still found, here and by the
+# reply below that names no thread.
+check "one contact record, under the folded address" 1 \
+	"$(store_sql "$STORE" "select count(*) from kv where ns = 'multimail' and key = 'c:ada@example.com'")"
+store_sql "$STORE" "update kv set key = 'c:Ada@Example.com' where ns = 'multimail' and key = 'c:ada@example.com'"
+check "a record under the address as written is still found" 200 "$(history Ada@Example.com)"
+check_grep "  ... with its history" 'Re: see you Tuesday' "$WORK/hist.json"
 check "an unknown contact is 404" 404 "$(history nobody@example.com)"
 check_grep "with a JSON error" '{"error":"unknown contact"}' "$WORK/hist.json"
 st=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/v1/contacts/ada@example.com/history")
