@@ -192,8 +192,8 @@ int send_req_set_headers(struct send_req *r, const char *lines, char *err, size_
 	char **fresh = calloc(add, sizeof *fresh);
 	if (!h || !fresh)
 		goto oom;
-	size_t k = 0;
-	for (const char *p = lines; *p; k++) {
+	const char *p = lines;
+	for (size_t k = 0; k < add; k++) {
 		size_t n = strcspn(p, "\n");
 		if (!(fresh[k] = strndup(p, n)))
 			goto oom;
