@@ -95,6 +95,11 @@ struct conn {
 	enum conn_state state;
 	struct MHD_Connection *mc;
 	struct job job;
+	/* The LiveKit token, checked on the headers: its verdict, the body
+	 * hash it claims, and its issuer (for the log). */
+	enum lk_result lk;
+	unsigned char lk_hash[LK_HASH_LEN];
+	char iss[128];
 };
 
 /* The methods a 405 answer lists: set just before refusing. */
@@ -283,16 +288,71 @@ static void job_done(struct job *j)
 	MHD_resume_connection(c->mc);
 }
 
-/* Runs one verifier. 0, or 401 with *why set. */
+/* Runs one verifier on the headers alone: 0 when the request may still be
+ * accepted once its body is read, or 401 with *why set. The LiveKit token
+ * is checked whole but for the body's hash, at most once per request. */
+static unsigned verify_head(struct conn *c, const struct verifier *v, struct MHD_Connection *mc,
+			    int *token_checked, const char **why)
+{
+	const char *auth = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Authorization");
+	switch (v->kind) {
+	case VERIFY_LIVEKIT:
+		if (!*token_checked)
+			c->lk = lk_verify_token(c->cfg->keys, c->cfg->nkeys, auth, now_ms() / 1000,
+						c->cfg->leeway, c->iss, sizeof c->iss, c->lk_hash);
+		*token_checked = 1;
+		if (c->lk == LK_OK)
+			return 0;
+		*why = lk_reason(c->lk);
+		return 401;
+	case VERIFY_HMAC: {
+		const char *sig = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, v->header);
+		if (sig && *sig)
+			return 0;
+		*why = "missing signature header";
+		return 401;
+	}
+	case VERIFY_BEARER:
+		if (verify_bearer(v, auth, why) == 0)
+			return 0;
+		return 401;
+	}
+	*why = "no verifier";
+	return 401;
+}
+
+/* Refuses a request on its headers when none of its route's verifiers can
+ * accept it, before a byte of its body is read: a sender without the key
+ * costs no more than its headers. The reason is the one verify() would
+ * give for the whole request. */
+static unsigned verify_headers(struct conn *c, struct MHD_Connection *mc)
+{
+	const char *first = NULL;
+	int token_checked = 0, may = 0;
+	/* Every verifier runs: verify() relies on the token's verdict. */
+	for (size_t i = 0; i < c->route->nverify; i++) {
+		const char *why = NULL;
+		if (verify_head(c, &c->route->verify[i], mc, &token_checked, &why) == 0)
+			may = 1;
+		else if (!first)
+			first = why;
+	}
+	if (may)
+		return 0;
+	c->job.result = first ? first : "no verifier";
+	return 401;
+}
+
+/* Runs one verifier on the whole request. 0, or 401 with *why set. */
 static unsigned verify_one(struct conn *c, const struct verifier *v, struct MHD_Connection *mc,
-			   char *iss, size_t isslen, const char **why)
+			   const char **why)
 {
 	const char *auth = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Authorization");
 	switch (v->kind) {
 	case VERIFY_LIVEKIT: {
-		enum lk_result r = lk_verify(c->cfg->keys, c->cfg->nkeys, auth, c->body.data,
-					     c->body.len, now_ms() / 1000, c->cfg->leeway, iss,
-					     isslen);
+		enum lk_result r = c->lk == LK_OK
+					   ? lk_verify_body(c->lk_hash, c->body.data, c->body.len)
+					   : c->lk;
 		if (r == LK_OK)
 			return 0;
 		*why = lk_reason(r);
@@ -314,12 +374,12 @@ static unsigned verify_one(struct conn *c, const struct verifier *v, struct MHD_
 
 /* Verifies the body with the route's verifiers: any one may accept it. The
  * reason given for a refusal is the first verifier's. */
-static unsigned verify(struct conn *c, struct MHD_Connection *mc, char *iss, size_t isslen)
+static unsigned verify(struct conn *c, struct MHD_Connection *mc)
 {
 	const char *first = NULL;
 	for (size_t i = 0; i < c->route->nverify; i++) {
 		const char *why = NULL;
-		if (verify_one(c, &c->route->verify[i], mc, iss, isslen, &why) == 0)
+		if (verify_one(c, &c->route->verify[i], mc, &why) == 0)
 			return 0;
 		if (!first)
 			first = why;
@@ -330,14 +390,13 @@ static unsigned verify(struct conn *c, struct MHD_Connection *mc, char *iss, siz
 
 static enum MHD_Result finish_upload(struct conn *c, struct MHD_Connection *mc, const char *url)
 {
-	char iss[128] = "";
 	if (!c->body.data)
 		sb_add(&c->body, "", 0);
 	if (c->body.oom)
 		return refuse(c, mc, 503, url, "out of memory", NULL);
-	unsigned st = verify(c, mc, iss, sizeof iss);
+	unsigned st = verify(c, mc);
 	if (st)
-		return refuse(c, mc, st, url, c->job.result, iss);
+		return refuse(c, mc, st, url, c->job.result, c->iss);
 	if (c->route->is_get) {
 		c->job.is_query = 1;
 		c->job.route = c->route;
@@ -356,7 +415,7 @@ static enum MHD_Result finish_upload(struct conn *c, struct MHD_Connection *mc, 
 	st = event_classify(&c->job, c->route->event_type, c->body.data, c->body.len, why,
 			    sizeof why);
 	if (st)
-		return refuse(c, mc, st, url, why, iss);
+		return refuse(c, mc, st, url, why, c->iss);
 
 	c->job.route = c->route;
 	c->job.body = c->body.data;
@@ -523,6 +582,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		snprintf(c->job.request_id, sizeof c->job.request_id, "%08lx-%lx", h->id_base,
 			 atomic_fetch_add(&h->next_id, 1));
 		*con_cls = c;
+		c->lk = LK_MISSING;
+		if (verify_headers(c, mc))
+			return refuse(c, mc, 401, url, c->job.result, c->iss);
 		return MHD_YES;
 	}
 

@@ -35,6 +35,17 @@ enum lk_result lk_verify(const struct lk_key *keys, size_t nkeys, const char *au
 			 const char *body, size_t len, int64_t now, int leeway, char *iss,
 			 size_t isslen);
 
+/* lk_verify in two steps, so that a request can be refused on its headers
+ * before its body is read. lk_verify_token checks everything but the body
+ * and, on LK_OK, gives the SHA-256 the token claims; lk_verify_body checks
+ * a body against it. */
+#define LK_HASH_LEN 32
+enum lk_result lk_verify_token(const struct lk_key *keys, size_t nkeys, const char *auth,
+			       int64_t now, int leeway, char *iss, size_t isslen,
+			       unsigned char claimed[LK_HASH_LEN]);
+enum lk_result lk_verify_body(const unsigned char claimed[LK_HASH_LEN], const char *body,
+			      size_t len);
+
 /* Makes a token for `body` as LiveKit server does: header
  * {"alg":"HS256","typ":"JWT"}, claims iss, exp (now + ttl), nbf, iat, sha256
  * in that order. Returns a malloc'd string, or NULL. */

@@ -224,6 +224,36 @@ START_TEST(malformed_tokens)
 }
 END_TEST
 
+/* The two steps a server takes before and after reading the body. */
+START_TEST(token_then_body)
+{
+	char *tok = lk_sign("APIone", "secret-one-0123456789", body, strlen(body), NOW, 300);
+	unsigned char claimed[LK_HASH_LEN], digest[SHA256_LEN];
+	char iss[64];
+	ck_assert_int_eq(lk_verify_token(keys, NKEYS, tok, NOW, 60, iss, sizeof iss, claimed), LK_OK);
+	ck_assert_str_eq(iss, "APIone");
+	sha256(body, strlen(body), digest);
+	ck_assert_mem_eq(claimed, digest, SHA256_LEN);
+	ck_assert_int_eq(lk_verify_body(claimed, body, strlen(body)), LK_OK);
+	ck_assert_int_eq(lk_verify_body(claimed, body, strlen(body) - 1), LK_BODY_MISMATCH);
+	/* The token's own refusals come before any body. */
+	ck_assert_int_eq(lk_verify_token(keys, NKEYS, tok, NOW + 400, 60, NULL, 0, claimed),
+			 LK_EXPIRED);
+	ck_assert_int_eq(lk_verify_token(keys, 1, tok, NOW, 60, NULL, 0, claimed), LK_OK);
+	ck_assert_int_eq(lk_verify_token(keys + 1, 1, tok, NOW, 60, NULL, 0, claimed),
+			 LK_UNKNOWN_KEY);
+	free(tok);
+	/* A claim that is no SHA-256 refuses any body, the same as lk_verify. */
+	tok = make_token("{\"alg\":\"HS256\"}",
+			 "{\"iss\":\"APIone\",\"exp\":1700000300,\"sha256\":\"c2hvcnQ=\"}",
+			 "secret-one-0123456789");
+	ck_assert_int_eq(lk_verify_token(keys, NKEYS, tok, NOW, 60, NULL, 0, claimed),
+			 LK_BODY_MISMATCH);
+	ck_assert_int_eq(verify(tok, body), LK_BODY_MISMATCH);
+	free(tok);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("verify_livekit");
@@ -235,6 +265,7 @@ int main(void)
 	tcase_add_test(tc, bearer_prefix_accepted);
 	tcase_add_test(tc, refusals);
 	tcase_add_test(tc, malformed_tokens);
+	tcase_add_test(tc, token_then_body);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

@@ -115,6 +115,44 @@ try "Bearer and nothing" 401 "${post[@]}" -H "Authorization: Bearer " --data-bin
 printf '%s' "${ev/EV_hostile_1/EV_hostile_2}" >"$WORK/ev2.json"
 try "a token for another body" 401 "${post[@]}" -H "Authorization: $(sign "$WORK/ev.json")" --data-binary @"$WORK/ev2.json" "$URL/webhooks/livekit"
 
+# A request the headers already refuse is answered before its body is
+# read: no 100 Continue, no upload.
+head -c $((60 * 1024)) /dev/zero | tr '\0' ' ' >"$WORK/big-unsigned"
+for hdr in "Authorization: $(sign "$WORK/big-unsigned" | sed 's/\.[^.]*$/.AAAA/')" "X-None: 1"; do
+	out=$(curl -s -o "$WORK/resp" -w '%{http_code} %{size_upload}' --max-time 10 "${post[@]}" \
+		-H 'Expect: 100-continue' --expect100-timeout 5 -H "$hdr" \
+		--data-binary @"$WORK/big-unsigned" "$URL/webhooks/livekit")
+	check "refused on its headers, no body sent (${hdr%%:*})" "401 0" "$out"
+done
+check "  ... saying why" '{"error":"bad signature"}' "$(curl -s --max-time 10 "${post[@]}" \
+	-H "Authorization: $(sign "$WORK/big-unsigned" | sed 's/\.[^.]*$/.AAAA/')" \
+	-H 'Expect: 100-continue' --data-binary @"$WORK/big-unsigned" "$URL/webhooks/livekit")"
+# A client that sends its headers and holds its body back gets its 401
+# at once, whatever its Content-Length says.
+exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+printf 'POST /webhooks/livekit HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n' >&3
+line=$(timeout 3 head -n 1 <&3 | tr -d '\r')
+exec 3<&- 3>&-
+check "a body held back behind no token: 401 before it comes" "HTTP/1.1 401 Unauthorized" "$line"
+# On the route that takes a token or a bearer, the bearer alone lets the
+# body be read; a wrong bearer is refused on the headers.
+out=$(curl -s -o /dev/null -w '%{http_code} %{size_upload}' --max-time 10 "${post[@]}" \
+	-H 'Expect: 100-continue' -H "Authorization: Bearer wrong" \
+	--data-binary @"$WORK/big-unsigned" "$URL/v1/transcripts")
+check "a wrong bearer: refused on the headers" "401 0" "$out"
+out=$(curl -s -o /dev/null -w '%{size_upload}' --max-time 10 "${post[@]}" \
+	-H 'Expect: 100-continue' -H "Authorization: Bearer $BEARER" \
+	--data-binary @"$WORK/big-unsigned" "$URL/v1/transcripts")
+check "the right bearer: the body is read" "61440" "$out"
+# HMAC needs the body; a request without its header needs nothing more.
+out=$(curl -s -o "$WORK/resp" -w '%{http_code} %{size_upload}' --max-time 10 "${post[@]}" \
+	-H 'Expect: 100-continue' --data-binary @"$WORK/big-unsigned" "$URL/webhooks/multimail")
+check "no signature header: refused on the headers" "401 0" "$out"
+out=$(curl -s -o "$WORK/resp" -w '%{http_code} %{size_upload}' --max-time 10 "${post[@]}" \
+	-H 'Expect: 100-continue' -H 'X-MultiMail-Signature: sha256=00' \
+	--data-binary @"$WORK/big-unsigned" "$URL/webhooks/multimail")
+check "a signature header: the body is read, then refused" "401 61440" "$out"
+
 # ---- bodies (correctly signed) ----
 signed() { # signed NAME STATUS FILE
 	try "$1" "$2" "${post[@]}" -H "Authorization: $(sign "$3")" --data-binary @"$3" "$URL/webhooks/livekit"
@@ -220,7 +258,8 @@ metric() { curl -s "$URL/metrics" | awk -v k="$1" 'index($0, k " ") == 1 { print
 cut_before=$(metric aftercall_http_cut_off_total)
 trickle 'POST /webhooks/livekit HTTP/1.1\r\nHost: x\r\nX-Slow: '
 if [ "$took" -ge 3 ] && [ "$took" -le 7 ]; then ok "headers trickled in are cut off after request_timeout (${took}s)"; else not_ok "headers trickled in are cut off after request_timeout (${took}s)"; fi
-trickle 'POST /webhooks/livekit HTTP/1.1\r\nHost: x\r\nContent-Length: 4000\r\n\r\n'
+head -c 4000 /dev/zero | tr '\0' x >"$WORK/trickled"
+trickle "POST /webhooks/livekit HTTP/1.1\r\nHost: x\r\nAuthorization: $(sign "$WORK/trickled")\r\nContent-Length: 4000\r\n\r\n"
 if [ "$took" -ge 3 ] && [ "$took" -le 7 ]; then ok "a body trickled in is cut off after request_timeout (${took}s)"; else not_ok "a body trickled in is cut off after request_timeout (${took}s)"; fi
 check_grep "the log says so" '"msg":"connection cut off: no whole request within limits.request_timeout","peer":"127.0.0.1","seconds":"4"' "$WORK/host.log"
 check "and the metric counts both" $((cut_before + 2)) "$(metric aftercall_http_cut_off_total)"
