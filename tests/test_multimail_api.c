@@ -1,7 +1,13 @@
+#include <arpa/inet.h>
 #include <check.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "testutil.h"
@@ -136,6 +142,51 @@ START_TEST(paths_and_messages)
 }
 END_TEST
 
+/* A server for one request that promises 100 bytes of body, sends 12 and
+ * hangs up. */
+static void *cut_short(void *arg)
+{
+	int lfd = *(int *)arg;
+	int fd = accept(lfd, NULL, NULL);
+	if (fd >= 0) {
+		char buf[4096];
+		ssize_t n = recv(fd, buf, sizeof buf, 0);
+		(void)n;
+		static const char ans[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+					  "Content-Length: 100\r\n\r\n{\"emails\": [";
+		ssize_t w = send(fd, ans, sizeof ans - 1, MSG_NOSIGNAL);
+		(void)w;
+		close(fd);
+	}
+	return NULL;
+}
+
+/* An answer cut off mid-body is no answer: mm_call fails and keeps none of
+ * it (its callers free an answer only on success). */
+START_TEST(call_cut_short_keeps_nothing)
+{
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof sa;
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+	ck_assert_int_eq(listen(lfd, 1), 0);
+	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, cut_short, &lfd), 0);
+
+	char url[64], err[300];
+	snprintf(url, sizeof url, "http://127.0.0.1:%u", ntohs(sa.sin_port));
+	struct mm_client c = {.api_url = url, .key = "mm_live_test", .timeout = 10};
+	struct mm_answer a;
+	ck_assert_int_eq(mm_call(&c, "GET", "/v1/mailboxes", NULL, &a, err, sizeof err), -1);
+	ck_assert_msg(strstr(err, "cannot reach MultiMail at http://127.0.0.1:") != NULL, "%s", err);
+	ck_assert_ptr_null(a.body);
+	ck_assert_uint_eq(a.len, 0);
+	pthread_join(t, NULL);
+	close(lfd);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("multimail_api");
@@ -145,6 +196,7 @@ int main(void)
 	tcase_add_test(tc, addresses);
 	tcase_add_test(tc, other_bodies);
 	tcase_add_test(tc, paths_and_messages);
+	tcase_add_test(tc, call_cut_short_keeps_nothing);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
