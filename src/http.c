@@ -288,81 +288,37 @@ static void job_done(struct job *j)
 	MHD_resume_connection(c->mc);
 }
 
-/* Runs one verifier on the headers alone: 0 when the request may still be
- * accepted once its body is read, or 401 with *why set. The LiveKit token
- * is checked whole but for the body's hash, at most once per request. */
-static unsigned verify_head(struct conn *c, const struct verifier *v, struct MHD_Connection *mc,
-			    int *token_checked, const char **why)
-{
-	const char *auth = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Authorization");
-	switch (v->kind) {
-	case VERIFY_LIVEKIT:
-		if (!*token_checked)
-			c->lk = lk_verify_token(c->cfg->keys, c->cfg->nkeys, auth, now_ms() / 1000,
-						c->cfg->leeway, c->iss, sizeof c->iss, c->lk_hash);
-		*token_checked = 1;
-		if (c->lk == LK_OK)
-			return 0;
-		*why = lk_reason(c->lk);
-		return 401;
-	case VERIFY_HMAC: {
-		const char *sig = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, v->header);
-		if (sig && *sig)
-			return 0;
-		*why = "missing signature header";
-		return 401;
-	}
-	case VERIFY_BEARER:
-		if (verify_bearer(v, auth, why) == 0)
-			return 0;
-		return 401;
-	}
-	*why = "no verifier";
-	return 401;
-}
-
-/* Refuses a request on its headers when none of its route's verifiers can
- * accept it, before a byte of its body is read: a sender without the key
- * costs no more than its headers. The reason is the one verify() would
- * give for the whole request. */
-static unsigned verify_headers(struct conn *c, struct MHD_Connection *mc)
-{
-	const char *first = NULL;
-	int token_checked = 0, may = 0;
-	/* Every verifier runs: verify() relies on the token's verdict. */
-	for (size_t i = 0; i < c->route->nverify; i++) {
-		const char *why = NULL;
-		if (verify_head(c, &c->route->verify[i], mc, &token_checked, &why) == 0)
-			may = 1;
-		else if (!first)
-			first = why;
-	}
-	if (may)
-		return 0;
-	c->job.result = first ? first : "no verifier";
-	return 401;
-}
-
-/* Runs one verifier on the whole request. 0, or 401 with *why set. */
+/* Runs one verifier. On the headers alone (whole is 0), 0 means the
+ * request may yet be accepted once its body is read; there the LiveKit
+ * token is checked, all but its body hash, and its verdict kept for the
+ * whole request. 0, or 401 with *why set. */
 static unsigned verify_one(struct conn *c, const struct verifier *v, struct MHD_Connection *mc,
-			   const char **why)
+			   int whole, const char **why)
 {
 	const char *auth = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Authorization");
 	switch (v->kind) {
 	case VERIFY_LIVEKIT: {
-		enum lk_result r = c->lk == LK_OK
-					   ? lk_verify_body(c->lk_hash, c->body.data, c->body.len)
-					   : c->lk;
+		if (!whole)
+			c->lk = lk_verify_token(c->cfg->keys, c->cfg->nkeys, auth, now_ms() / 1000,
+						c->cfg->leeway, c->iss, sizeof c->iss, c->lk_hash);
+		enum lk_result r = c->lk;
+		if (whole && r == LK_OK)
+			r = lk_verify_body(c->lk_hash, c->body.data, c->body.len);
 		if (r == LK_OK)
 			return 0;
 		*why = lk_reason(r);
 		return 401;
 	}
-	case VERIFY_HMAC:
-		if (verify_hmac(v, MHD_lookup_connection_value(mc, MHD_HEADER_KIND, v->header),
-				c->body.data, c->body.len, why) == 0)
+	case VERIFY_HMAC: {
+		const char *sig = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, v->header);
+		if (!whole && sig && *sig)
+			return 0;
+		if (!whole)
+			*why = "missing signature header";
+		else if (verify_hmac(v, sig, c->body.data, c->body.len, why) == 0)
 			return 0;
 		return 401;
+	}
 	case VERIFY_BEARER:
 		if (verify_bearer(v, auth, why) == 0)
 			return 0;
@@ -372,18 +328,26 @@ static unsigned verify_one(struct conn *c, const struct verifier *v, struct MHD_
 	return 401;
 }
 
-/* Verifies the body with the route's verifiers: any one may accept it. The
- * reason given for a refusal is the first verifier's. */
-static unsigned verify(struct conn *c, struct MHD_Connection *mc)
+/* Verifies a request with its route's verifiers: any one may accept it,
+ * and a refusal gives the first one's reason. It runs twice: on the
+ * headers, so that a request none can accept is refused before a byte of
+ * its body is read (a sender without the key costs no more than its
+ * headers), and on the whole request. */
+static unsigned verify(struct conn *c, struct MHD_Connection *mc, int whole)
 {
 	const char *first = NULL;
-	for (size_t i = 0; i < c->route->nverify; i++) {
+	int accepted = 0;
+	for (size_t i = 0; i < c->route->nverify && !(whole && accepted); i++) {
+		/* On the headers every verifier runs: the token's verdict is
+		 * needed later even when another verifier lets the body in. */
 		const char *why = NULL;
-		if (verify_one(c, &c->route->verify[i], mc, &why) == 0)
-			return 0;
-		if (!first)
+		if (verify_one(c, &c->route->verify[i], mc, whole, &why) == 0)
+			accepted = 1;
+		else if (!first)
 			first = why;
 	}
+	if (accepted)
+		return 0;
 	c->job.result = first ? first : "no verifier";
 	return 401;
 }
@@ -394,7 +358,7 @@ static enum MHD_Result finish_upload(struct conn *c, struct MHD_Connection *mc, 
 		sb_add(&c->body, "", 0);
 	if (c->body.oom)
 		return refuse(c, mc, 503, url, "out of memory", NULL);
-	unsigned st = verify(c, mc);
+	unsigned st = verify(c, mc, 1);
 	if (st)
 		return refuse(c, mc, st, url, c->job.result, c->iss);
 	if (c->route->is_get) {
@@ -582,8 +546,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		snprintf(c->job.request_id, sizeof c->job.request_id, "%08lx-%lx", h->id_base,
 			 atomic_fetch_add(&h->next_id, 1));
 		*con_cls = c;
-		c->lk = LK_MISSING;
-		if (verify_headers(c, mc))
+		c->lk = LK_MISSING; /* not LK_OK (0) until a token says so */
+		if (verify(c, mc, 0))
 			return refuse(c, mc, 401, url, c->job.result, c->iss);
 		return MHD_YES;
 	}
