@@ -66,7 +66,10 @@ ok "three hosts start on one database"
 # post H PATH FILE AUTH: to host H; while it is down, on to the next one, as
 # a load balancer does. Records the request's id when it is acknowledged.
 post() {
-	local h=$1 out="$WORK/r.$$.$RANDOM"
+	# A file of its own: the posts of a session run at once, in subshells
+	# that share $$ and may draw the same $RANDOM.
+	local h=$1 out
+	out=$(mktemp "$WORK/r.XXXXXX")
 	for _ in $(seq 1 300); do
 		st=$(curl -s -o "$out" -w '%{http_code}' --max-time 5 -X POST \
 			-H 'Content-Type: application/json' -H "Authorization: $4" \
