@@ -780,15 +780,26 @@ static int cmd_check(int argc, char **argv)
 
 /* ---- sign --------------------------------------------------------------- */
 
-static char *read_all(FILE *f, size_t *len)
+/* The whole of PATH, or of stdin for "-"; NULL, said on stderr as CMD's
+ * error, when it cannot be opened or read. */
+static char *read_input(const char *cmd, const char *path, size_t *len)
 {
+	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+	if (!f) {
+		fprintf(stderr, "aftercall %s: cannot open %s: %s\n", cmd, path, strerror(errno));
+		return NULL;
+	}
 	struct strbuf b;
 	sb_init(&b);
 	char buf[65536];
 	size_t n;
 	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
 		sb_add(&b, buf, n);
-	if (ferror(f)) {
+	int bad = ferror(f) ? errno : 0;
+	if (f != stdin)
+		fclose(f);
+	if (bad) {
+		fprintf(stderr, "aftercall %s: cannot read %s: %s\n", cmd, path, strerror(bad));
 		sb_free(&b);
 		return NULL;
 	}
@@ -870,19 +881,10 @@ static int cmd_sign(int argc, char **argv)
 		return 2;
 	}
 	const char *path = optind < argc ? argv[optind] : "-";
-	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-	if (!f) {
-		fprintf(stderr, "aftercall sign: cannot open %s: %s\n", path, strerror(errno));
-		return 1;
-	}
 	size_t len;
-	char *body = read_all(f, &len);
-	if (f != stdin)
-		fclose(f);
-	if (!body) {
-		fprintf(stderr, "aftercall sign: cannot read %s\n", path);
+	char *body = read_input("sign", path, &len);
+	if (!body)
 		return 1;
-	}
 	char *tok = lk_sign(key, secret, body, len, at, (int)ttl);
 	free(body);
 	if (!tok)
@@ -938,19 +940,10 @@ static int cmd_render(int argc, char **argv)
 		return 2;
 	}
 	const char *tfile = argv[optind], *cfile = argv[optind + 1];
-	FILE *f = strcmp(cfile, "-") ? fopen(cfile, "rb") : stdin;
-	if (!f) {
-		fprintf(stderr, "aftercall render: cannot open %s: %s\n", cfile, strerror(errno));
-		return 1;
-	}
 	size_t clen;
-	char *ctx = read_all(f, &clen);
-	if (f != stdin)
-		fclose(f);
-	if (!ctx) {
-		fprintf(stderr, "aftercall render: cannot read %s\n", cfile);
+	char *ctx = read_input("render", cfile, &clen);
+	if (!ctx)
 		return 1;
-	}
 	/* Templates read the fields of an object, as serve gives them. */
 	json_error_t jerr;
 	json_t *cj = json_loadb(ctx, clen, JSON_REJECT_DUPLICATES, &jerr);

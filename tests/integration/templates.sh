@@ -65,6 +65,13 @@ check "a broken template exits 1" 1 $?
 check_grep "its error names file:line:col" "^$WORK/bad.md:5:[0-9]*: " "$WORK/bad.err"
 render --escape bogus "$WORK/plain.md" "$WORK/plain.json" 2>/dev/null
 check "an unknown escape mode exits 2" 2 $?
+# A context that cannot be opened or read says which and why; exit 1.
+check "a missing context names it and why" \
+	"aftercall render: cannot open $WORK/none.json: No such file or directory" \
+	"$(render "$WORK/plain.md" "$WORK/none.json" 2>&1)"
+check "a context that is a folder names it and why" \
+	"aftercall render: cannot read $WORK/subj0: Is a directory" \
+	"$(mkdir -p "$WORK/subj0" && render "$WORK/plain.md" "$WORK/subj0" 2>&1)"
 # In the subject, the column is the file's, quoted or not.
 mkdir -p "$WORK/subj"
 printf -- '---\nsubject: "hi {{#x}}"\n---\nbody\n' >"$WORK/subj/q.md"
