@@ -363,27 +363,17 @@ static enum MHD_Result finish_upload(struct conn *c, struct MHD_Connection *mc, 
 		return refuse(c, mc, st, url, c->job.result, c->iss);
 	if (c->route->is_get) {
 		c->job.is_query = 1;
-		c->job.route = c->route;
 		c->job.body = "";
-		c->job.received_ms = now_ms();
-		c->job.done = job_done;
-		c->job.ctx = c;
-		c->state = WAITING;
-		request_whole(mc);
-		MHD_suspend_connection(mc);
-		dispatcher_submit(c->h->d, &c->job);
-		return MHD_YES;
+	} else {
+		char why[200];
+		st = event_classify(&c->job, c->route->event_type, c->body.data, c->body.len,
+				    why, sizeof why);
+		if (st)
+			return refuse(c, mc, st, url, why, c->iss);
+		c->job.body = c->body.data;
+		c->job.len = c->body.len;
 	}
-
-	char why[200];
-	st = event_classify(&c->job, c->route->event_type, c->body.data, c->body.len, why,
-			    sizeof why);
-	if (st)
-		return refuse(c, mc, st, url, why, c->iss);
-
 	c->job.route = c->route;
-	c->job.body = c->body.data;
-	c->job.len = c->body.len;
 	c->job.received_ms = now_ms();
 	c->job.done = job_done;
 	c->job.ctx = c;
