@@ -951,7 +951,7 @@ const char *config_restart_needed(const struct config *a, const struct config *b
 		return "store";
 	if (a->read_timeout != b->read_timeout || a->max_connections != b->max_connections ||
 	    a->threads != b->threads)
-		return "limits (other than body_size)";
+		return "limits (read_timeout, connections or threads)";
 	if (a->outbox_concurrency != b->outbox_concurrency ||
 	    a->outbox_connect_timeout != b->outbox_connect_timeout ||
 	    a->outbox_timeout != b->outbox_timeout ||

@@ -79,8 +79,8 @@ struct http {
 /* Each connection's buffer for the request line, headers and reads (the
  * body goes to our own buffer as it arrives). libmicrohttpd zeroes it for
  * every request on a kept-alive connection, so its 32 KiB default cost a
- * memset of 32 KiB per webhook; 16 KiB still takes headers of about 12 KiB
- * (LiveKit's are under 1 KiB); more is answered 431. */
+ * memset of 32 KiB per webhook; 16 KiB takes a request line and headers
+ * of nearly that much (LiveKit's are under 1 KiB); more is answered 431. */
 #define HTTP_CONN_MEMORY (16 * 1024)
 
 enum conn_state { READING, WAITING, DONE };

@@ -74,11 +74,11 @@ static const char usage_serve[] =
 	"Runs the service: listens for webhooks, journals each accepted event in\n"
 	"the store and runs it through the plugins. Logs are JSON lines on stderr.\n"
 	"SIGTERM or SIGINT stops it after the events in progress are committed.\n"
-	"SIGHUP reads the config again (keys, secrets, verifiers, body_size, the log\n"
-	"level and the templates folder take effect; a file that does not load, or\n"
-	"a change of listen, store, plugins, routes or other limits, keeps the\n"
-	"running config and says why) and recompiles the templates, keeping the\n"
-	"old ones if the new fail.\n"
+	"SIGHUP reads the config again (keys, secrets, verifiers, body_size,\n"
+	"request_timeout, the log level and the templates folder take effect; a\n"
+	"file that does not load, or a change of listen, store, plugins, routes,\n"
+	"read_timeout, connections or threads, keeps the running config and says\n"
+	"why) and recompiles the templates, keeping the old ones if the new fail.\n"
 	"\n"
 	"Options:\n"
 	"  -c, --config FILE  config file (default " DEFAULT_CONFIG ")\n"
@@ -192,8 +192,8 @@ static const char usage_audit[] =
 	"before by SHA-256.\n"
 	"\n"
 	"  -r, --room NAME      the timeline of a room: time, actor, step, details\n"
-	"  -e, --contact EMAIL  the timeline of a contact (a timeline with no\n"
-	"                       records exits 1)\n"
+	"  -e, --contact EMAIL  the timeline of a contact\n"
+	"                       (either: a timeline with no records exits 1)\n"
 	"  -v, --verify         recompute the whole chain and print its head (N:HASH,\n"
 	"                       the last record); exit 1 naming the first record\n"
 	"                       that was edited, removed or reordered\n"
@@ -322,14 +322,16 @@ static void loaded_free(struct loaded *l)
 
 /* The template engine and the templates folder. Without a `templates` key
  * the stock folder is used when it is installed; without one at all the
- * host runs with no templates (plugins that render then fail to). */
+ * host runs with no templates (plugins that render then fail to), and
+ * loads an engine only when the config names one, so that a wrong name is
+ * still an error. */
 static int load_templates(struct loaded *l, struct strbuf *errs)
 {
 	const struct config *c = l->cfg;
 	const char *dir = c->templates_dir;
 	if (!dir && access(PKGDATADIR "/templates", R_OK | X_OK) == 0)
 		dir = PKGDATADIR "/templates";
-	if (!dir)
+	if (!dir && !c->template_engine)
 		return 0;
 	char err[1024];
 	const char *pdir = c->plugin_dir ? c->plugin_dir : PKGLIBDIR;
@@ -338,6 +340,8 @@ static int load_templates(struct loaded *l, struct strbuf *errs)
 		sb_printf(errs, "%s: template_engine: %s\n", c->file, err);
 		return -1;
 	}
+	if (!dir)
+		return 0;
 	l->templates.set = templates_load(&l->engine, dir, errs);
 	if (!l->templates.set)
 		return -1;
@@ -1337,8 +1341,23 @@ static int cmd_mailbox(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (argc - optind != 2 || strcmp(argv[optind], "create")) {
-		fputs(usage_mailbox, stderr);
+	if (optind == argc) {
+		fprintf(stderr, "aftercall mailbox: the action is required: create\n\n%s",
+			usage_mailbox);
+		return 2;
+	}
+	if (strcmp(argv[optind], "create")) {
+		fprintf(stderr, "aftercall mailbox: unknown action '%s'\n\n%s", argv[optind],
+			usage_mailbox);
+		return 2;
+	}
+	if (argc - optind < 2) {
+		fprintf(stderr, "aftercall mailbox create: LOCAL or ADDRESS is required\n");
+		return 2;
+	}
+	if (argc - optind > 2) {
+		fprintf(stderr, "aftercall mailbox create: unexpected argument '%s'\n",
+			argv[optind + 2]);
 		return 2;
 	}
 	const char *local = argv[optind + 1];
@@ -1826,8 +1845,13 @@ static int cmd_audit(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind < argc || (!room && !contact && !verify)) {
-		fputs(usage_audit, stderr);
+	if (optind < argc) {
+		fprintf(stderr, "aftercall audit: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (!room && !contact && !verify) {
+		fprintf(stderr, "aftercall audit: give --room, --contact or --verify\n\n%s",
+			usage_audit);
 		return 2;
 	}
 	if (room && contact) {

@@ -173,6 +173,43 @@ START_TEST(request_timeout_after_read_timeout)
 }
 END_TEST
 
+/* SIGHUP: which limits a reload takes, and which need a restart. */
+START_TEST(limits_a_reload_takes)
+{
+	static const char head[] = "listen: 127.0.0.1:8080\nstore: sqlite:/tmp/x.db\n"
+				   "livekit: {keys: {APIa: secret-a}}\nplugins: [{name: log}]\n";
+	static const struct {
+		const char *limits;
+		const char *restart; /* NULL: taken by a reload */
+	} cases[] = {
+		{"limits: {body_size: 1000}\n", NULL},
+		{"limits: {request_timeout: 99}\n", NULL},
+		{"limits: {read_timeout: 20}\n", "limits (read_timeout, connections or threads)"},
+		{"limits: {connections: 7}\n", "limits (read_timeout, connections or threads)"},
+		{"limits: {threads: 3}\n", "limits (read_timeout, connections or threads)"},
+	};
+	struct strbuf errs;
+	struct config *was = load(head, &errs);
+	ck_assert_msg(was != NULL, "%s", errs.data);
+	sb_free(&errs);
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		char text[512];
+		snprintf(text, sizeof text, "%s%s", head, cases[i].limits);
+		struct config *now = load(text, &errs);
+		ck_assert_msg(now != NULL, "case %zu: %s", i, errs.data);
+		const char *why = config_restart_needed(was, now);
+		if (cases[i].restart)
+			ck_assert_msg(why && !strcmp(why, cases[i].restart), "case %zu: %s", i,
+				      why ? why : "(taken)");
+		else
+			ck_assert_msg(why == NULL, "case %zu: needs a restart: %s", i, why);
+		config_free(now);
+		sb_free(&errs);
+	}
+	config_free(was);
+}
+END_TEST
+
 START_TEST(missing_variable_is_named)
 {
 	unsetenv("AC_TEST_SECRET");
@@ -388,6 +425,7 @@ int main(void)
 	tcase_add_test(tc, alias_bombs_are_refused);
 	tcase_add_test(tc, sizes);
 	tcase_add_test(tc, plugin_routes_are_added);
+	tcase_add_test(tc, limits_a_reload_takes);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

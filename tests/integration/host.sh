@@ -144,6 +144,14 @@ usage "version with an argument" version extra
 usage "migrate --to 2^32 + 1 (not taken as 1)" migrate -c "$WORK/ok.yaml" --to 4294967297
 usage "audit --room with --contact" audit -c "$WORK/ok.yaml" --room r --contact x@example.com
 check_grep "saying to give one" "give --room or --contact, not both" "$WORK/usage.out"
+usage "audit with nothing to show" audit -c "$WORK/ok.yaml"
+check_grep "saying what it takes" "^aftercall audit: give --room, --contact or --verify$" "$WORK/usage.out"
+usage "audit --verify with an argument" audit -c "$WORK/ok.yaml" --verify extra
+check_grep "naming it" "^aftercall audit: unexpected argument 'extra'$" "$WORK/usage.out"
+usage "mailbox with an unknown action" mailbox delete x
+check_grep "naming it" "^aftercall mailbox: unknown action 'delete'$" "$WORK/usage.out"
+usage "mailbox create with two names" mailbox create x y
+check_grep "naming the second" "^aftercall mailbox create: unexpected argument 'y'$" "$WORK/usage.out"
 
 # A plugin of another ABI major is refused at start and by check.
 abi=$("$AFTERCALL" version | sed -n 's/.*plugin ABI \([0-9]*\.[0-9]*\).*/\1/p')

@@ -111,6 +111,12 @@ tok=$("$AFTERCALL" sign --key APIt --secret test-secret-0123456789 "$WORK/ev1.js
 check "an event is accepted" 200 "$(post /webhooks/livekit "$WORK/ev1.json" "$tok")"
 check_grep "the plugin rendered through the subst engine" "^rendered Order A-17" "$WORK/subst.txt"
 
+# An engine the config names is loaded even with no templates folder.
+grep -v '^templates:' "$WORK/subst.yaml" | sed "s|^template_engine: .*|template_engine: $WORK/nope.so|" >"$WORK/nope.yaml"
+"$AFTERCALL" check -c "$WORK/nope.yaml" >"$WORK/nope.check" 2>&1
+check "check refuses an engine that is not there, with no templates folder" 1 $?
+check_grep "naming the key" "^$WORK/nope.yaml: template_engine: .*nope.so" "$WORK/nope.check"
+
 # SIGHUP: a good change is taken; a broken one is refused and the old set kept.
 printf -- '---\nsubject: "Your order ${order}"\n---\nThanks.\n' >"$WORK/tpl/order.md"
 sighup 'templates reloaded'
