@@ -797,9 +797,10 @@ static char *read_input(const char *cmd, const char *path, size_t *len)
 	sb_init(&b);
 	char buf[65536];
 	size_t n;
+	errno = 0;
 	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
 		sb_add(&b, buf, n);
-	int bad = ferror(f) ? errno : 0;
+	int bad = ferror(f) ? (errno ? errno : EIO) : 0; /* a read error is never 0 */
 	if (f != stdin)
 		fclose(f);
 	if (bad) {
