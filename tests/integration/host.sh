@@ -148,6 +148,10 @@ usage "audit with nothing to show" audit -c "$WORK/ok.yaml"
 check_grep "saying what it takes" "^aftercall audit: give --room, --contact or --verify$" "$WORK/usage.out"
 usage "audit --verify with an argument" audit -c "$WORK/ok.yaml" --verify extra
 check_grep "naming it" "^aftercall audit: unexpected argument 'extra'$" "$WORK/usage.out"
+usage "mailbox with no action" mailbox
+check_grep "naming the one it has" "^aftercall mailbox: the action is required: create$" "$WORK/usage.out"
+usage "mailbox create with no name" mailbox create
+check_grep "saying it is required" "^aftercall mailbox create: LOCAL or ADDRESS is required$" "$WORK/usage.out"
 usage "mailbox with an unknown action" mailbox delete x
 check_grep "naming it" "^aftercall mailbox: unknown action 'delete'$" "$WORK/usage.out"
 usage "mailbox create with two names" mailbox create x y

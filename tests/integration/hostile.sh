@@ -263,6 +263,14 @@ trickle "POST /webhooks/livekit HTTP/1.1\r\nHost: x\r\nAuthorization: $(sign "$W
 if [ "$took" -ge 3 ] && [ "$took" -le 7 ]; then ok "a body trickled in is cut off after request_timeout (${took}s)"; else not_ok "a body trickled in is cut off after request_timeout (${took}s)"; fi
 check_grep "the log says so" '"msg":"connection cut off: no whole request within limits.request_timeout","peer":"127.0.0.1","seconds":"4"' "$WORK/host.log"
 check "and the metric counts both" $((cut_before + 2)) "$(metric aftercall_http_cut_off_total)"
+# SIGHUP takes a new request_timeout: the sweeper reads the live config.
+sed -i 's/^  request_timeout: 4$/  request_timeout: 7/' "$WORK/h.yaml"
+kill -HUP "$HOST_PID"
+for _ in $(seq 50); do grep -q '"msg":"SIGHUP: config reloaded"' "$WORK/host.log" && break; sleep 0.1; done
+check_grep "SIGHUP takes request_timeout 7" '"msg":"SIGHUP: config reloaded"' "$WORK/host.log"
+trickle 'POST /webhooks/livekit HTTP/1.1\r\nHost: x\r\nX-Slow: '
+if [ "$took" -ge 6 ] && [ "$took" -le 11 ]; then ok "after it, a trickle is cut off after the new request_timeout (${took}s)"; else not_ok "after it, a trickle is cut off after the new request_timeout (${took}s)"; fi
+check_grep "and the log gives the new limit" '"msg":"connection cut off: no whole request within limits.request_timeout","peer":"127.0.0.1","seconds":"7"' "$WORK/host.log"
 # A kept-alive client that waits a little less than read_timeout between
 # requests is never cut off, though its connection outlives request_timeout:
 # each request's time starts at the answer before it.
